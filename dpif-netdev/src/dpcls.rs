@@ -1,0 +1,1 @@
+//! Megaflow classifier (being written).

@@ -1,0 +1,1 @@
+//! Datapath action execution (being written; see issue 2).

@@ -1,0 +1,658 @@
+//! Packet buffers, per-packet metadata and batches.
+//!
+//! A [`Packet`] is one contiguous frame inside a buffer that has room in
+//! front of it (headroom, at least [`HEADROOM`] bytes for buffers this module
+//! allocates) so that VLAN tags and tunnel headers can be pushed without a
+//! copy. Who owns the buffer is abstract ([`Storage`]):
+//!
+//! - `Heap`: a boxed byte slice, normally recycled through a [`PacketPool`]
+//!   so that steady-state forwarding does no heap allocation;
+//! - `Foreign`: memory owned by someone else (a DPDK mbuf), described by a
+//!   pointer, a capacity, an opaque token and a release function that is
+//!   called exactly once when the packet is dropped. Handing the packet back
+//!   to its owner (for transmit) goes through [`Packet::into_foreign`], which
+//!   does not call the release function.
+//!
+//! The frame is `buf[head .. head + len]`. `l3_ofs` / `l4_ofs` in the
+//! metadata are offsets from the frame start, set by key extraction and kept
+//! up to date by the actions that move headers (push/pop VLAN, tunnels).
+//!
+//! # Thread safety
+//! A `Packet` is owned by exactly one thread at a time and moves between
+//! threads by value (PMD → upcall handler → PMD). It is `Send` but not
+//! `Sync`; nothing in it is shared.
+
+use std::ptr::NonNull;
+
+/// Headroom reserved in front of every frame this module allocates: enough
+/// for an IPv6 + UDP + Geneve header with options plus two VLAN tags.
+pub const HEADROOM: usize = 128;
+/// Default buffer size for heap packets (headroom + a 2 KB frame, like a
+/// default DPDK mbuf).
+pub const DEFAULT_BUF_SIZE: usize = HEADROOM + 2048;
+/// Largest number of packets in a [`PacketBatch`] (a PMD rx burst).
+pub const MAX_BURST: usize = 32;
+/// `l3_ofs` / `l4_ofs` value meaning "no such header".
+pub const NO_OFS: u16 = u16::MAX;
+
+/// Tunnel flag bits carried in [`TunnelMeta::flags`] (OVS's values).
+pub mod tun_flags {
+    /// Outer IPv4 header had the don't-fragment bit.
+    pub const DONT_FRAGMENT: u16 = 1 << 1;
+    /// Outer UDP checksum present / to be computed.
+    pub const CSUM: u16 = 1 << 2;
+    /// A key (VNI) is present.
+    pub const KEY: u16 = 1 << 3;
+    /// Geneve OAM frame.
+    pub const OAM: u16 = 1 << 4;
+}
+
+/// Outer-header metadata of a decapsulated packet, or the metadata a
+/// `set(tunnel(...))` action asks the next encapsulation to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TunnelMeta {
+    /// Tunnel id (VNI).
+    pub tun_id: u64,
+    /// Outer IPv4 source (0 when IPv6 or none).
+    pub ipv4_src: u32,
+    /// Outer IPv4 destination (0 when IPv6 or none).
+    pub ipv4_dst: u32,
+    /// Outer IPv6 source (all zero when IPv4 or none).
+    pub ipv6_src: [u8; 16],
+    /// Outer IPv6 destination (all zero when IPv4 or none).
+    pub ipv6_dst: [u8; 16],
+    /// Outer TOS / traffic class.
+    pub tos: u8,
+    /// Outer TTL / hop limit.
+    pub ttl: u8,
+    /// Outer UDP source port.
+    pub tp_src: u16,
+    /// Outer UDP destination port.
+    pub tp_dst: u16,
+    /// [`tun_flags`] bits.
+    pub flags: u16,
+}
+
+impl TunnelMeta {
+    /// Whether any outer destination is set, i.e. the packet was tunnelled.
+    pub fn is_set(&self) -> bool {
+        self.ipv4_dst != 0 || self.ipv6_dst != [0; 16]
+    }
+}
+
+/// Per-packet metadata that is not in the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketMeta {
+    /// Datapath port the packet arrived on.
+    pub in_port: u32,
+    /// Recirculation id (0 on first pass).
+    pub recirc_id: u32,
+    /// Hash from the last `hash` action.
+    pub dp_hash: u32,
+    /// RSS hash from the NIC (or computed), valid when `rss_valid`.
+    pub rss_hash: u32,
+    /// Whether `rss_hash` holds a hash.
+    pub rss_valid: bool,
+    /// Tunnel metadata (zero when not tunnelled).
+    pub tunnel: TunnelMeta,
+    /// Offset of the L3 header from the frame start, or [`NO_OFS`].
+    pub l3_ofs: u16,
+    /// Offset of the L4 header from the frame start, or [`NO_OFS`].
+    pub l4_ofs: u16,
+}
+
+impl Default for PacketMeta {
+    fn default() -> Self {
+        PacketMeta {
+            in_port: 0,
+            recirc_id: 0,
+            dp_hash: 0,
+            rss_hash: 0,
+            rss_valid: false,
+            tunnel: TunnelMeta::default(),
+            l3_ofs: NO_OFS,
+            l4_ofs: NO_OFS,
+        }
+    }
+}
+
+/// A buffer owned by someone else, such as a DPDK mbuf.
+pub struct ForeignBuf {
+    /// Start of the buffer's data room (headroom included).
+    pub ptr: NonNull<u8>,
+    /// Size of the data room in bytes.
+    pub cap: u32,
+    /// Opaque handle for the owner (for DPDK: the `rte_mbuf` pointer).
+    pub token: usize,
+    /// Called once with `token` when the packet is dropped.
+    pub release: unsafe fn(usize),
+}
+
+/// Who owns the bytes of a [`Packet`].
+pub enum Storage {
+    /// A heap buffer (from a [`PacketPool`] or a one-off allocation).
+    Heap(Box<[u8]>),
+    /// A buffer owned elsewhere, released through its `release` function.
+    Foreign(ForeignBuf),
+}
+
+/// Errors of buffer operations. The packet is unchanged when one is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BufError {
+    /// Not enough headroom to push `need` bytes (only `have`).
+    #[error("not enough headroom: need {need} bytes, have {have}")]
+    NoHeadroom {
+        /// Bytes requested.
+        need: usize,
+        /// Headroom available.
+        have: usize,
+    },
+    /// The frame is shorter than the bytes to pull or cut.
+    #[error("frame too short: need {need} bytes, have {have}")]
+    TooShort {
+        /// Bytes requested.
+        need: usize,
+        /// Frame length.
+        have: usize,
+    },
+    /// The frame does not fit in the buffer.
+    #[error("frame of {len} bytes does not fit a {cap}-byte buffer")]
+    TooLong {
+        /// Requested length.
+        len: usize,
+        /// Buffer capacity behind the frame start.
+        cap: usize,
+    },
+}
+
+/// One packet: a frame in a buffer plus metadata.
+pub struct Packet {
+    storage: Storage,
+    head: u32,
+    len: u32,
+    /// Metadata (ports, recirculation, tunnel, header offsets).
+    pub md: PacketMeta,
+}
+
+// SAFETY: the only non-Send part is `ForeignBuf::ptr`. A Packet is the sole
+// owner of the buffer it points at (the constructor's contract), so moving it
+// to another thread moves exclusive access with it; `release` is a plain fn
+// that the owner's contract says may run on any thread.
+unsafe impl Send for Packet {}
+
+impl Packet {
+    /// A packet holding a copy of `frame`, with [`HEADROOM`] bytes in front.
+    /// Allocates; the fast path takes buffers from a [`PacketPool`] instead.
+    pub fn from_bytes(frame: &[u8]) -> Packet {
+        let cap = (HEADROOM + frame.len()).max(DEFAULT_BUF_SIZE);
+        let mut buf = vec![0u8; cap].into_boxed_slice();
+        buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
+        Packet {
+            storage: Storage::Heap(buf),
+            head: HEADROOM as u32,
+            len: frame.len() as u32,
+            md: PacketMeta::default(),
+        }
+    }
+
+    /// A packet over a foreign buffer whose frame is `buf[head..head+len]`.
+    ///
+    /// # Safety
+    /// `buf.ptr` must be valid for reads and writes of `buf.cap` bytes, not
+    /// be accessed by anyone else until `buf.release(buf.token)` is called
+    /// or the packet is taken apart with [`Packet::into_foreign`], and
+    /// `head + len <= cap`.
+    pub unsafe fn from_foreign(buf: ForeignBuf, head: u32, len: u32) -> Packet {
+        debug_assert!(head as u64 + len as u64 <= buf.cap as u64);
+        Packet {
+            storage: Storage::Foreign(buf),
+            head,
+            len,
+            md: PacketMeta::default(),
+        }
+    }
+
+    /// Takes a foreign packet apart without releasing its buffer, returning
+    /// the buffer and the frame's current `head` and `len` so the owner can
+    /// write them back (for DPDK: `data_off`, `data_len`, `pkt_len`).
+    /// A heap packet is returned unchanged as `Err`.
+    pub fn into_foreign(self) -> Result<(ForeignBuf, u32, u32), Packet> {
+        let me = std::mem::ManuallyDrop::new(self);
+        match &me.storage {
+            Storage::Foreign(f) => Ok((
+                ForeignBuf {
+                    ptr: f.ptr,
+                    cap: f.cap,
+                    token: f.token,
+                    release: f.release,
+                },
+                me.head,
+                me.len,
+            )),
+            Storage::Heap(_) => Err(std::mem::ManuallyDrop::into_inner(me)),
+        }
+    }
+
+    #[inline(always)]
+    fn buf(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Heap(b) => b,
+            // SAFETY: `from_foreign`'s contract: ptr is valid for cap bytes
+            // and exclusively ours while the packet lives.
+            Storage::Foreign(f) => unsafe {
+                std::slice::from_raw_parts(f.ptr.as_ptr(), f.cap as usize)
+            },
+        }
+    }
+
+    #[inline(always)]
+    fn buf_mut(&mut self) -> &mut [u8] {
+        match &mut self.storage {
+            Storage::Heap(b) => b,
+            // SAFETY: as in `buf`; `&mut self` makes the access exclusive.
+            Storage::Foreign(f) => unsafe {
+                std::slice::from_raw_parts_mut(f.ptr.as_ptr(), f.cap as usize)
+            },
+        }
+    }
+
+    /// The frame.
+    #[inline(always)]
+    pub fn data(&self) -> &[u8] {
+        let (h, l) = (self.head as usize, self.len as usize);
+        &self.buf()[h..h + l]
+    }
+
+    /// The frame, writable.
+    #[inline(always)]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let (h, l) = (self.head as usize, self.len as usize);
+        &mut self.buf_mut()[h..h + l]
+    }
+
+    /// Frame length in bytes.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes free in front of the frame.
+    pub fn headroom(&self) -> usize {
+        self.head as usize
+    }
+
+    /// Bytes free behind the frame.
+    pub fn tailroom(&self) -> usize {
+        self.buf().len() - self.head as usize - self.len as usize
+    }
+
+    /// Offset of the frame in its buffer.
+    pub fn head(&self) -> u32 {
+        self.head
+    }
+
+    /// Grows the frame by `n` bytes at the front and returns the frame.
+    /// Header offsets in the metadata move by `n`.
+    pub fn push_head(&mut self, n: usize) -> Result<&mut [u8], BufError> {
+        if n > self.head as usize {
+            return Err(BufError::NoHeadroom {
+                need: n,
+                have: self.head as usize,
+            });
+        }
+        self.head -= n as u32;
+        self.len += n as u32;
+        shift_ofs(&mut self.md, n as i32);
+        Ok(self.data_mut())
+    }
+
+    /// Removes `n` bytes from the front of the frame. Header offsets in the
+    /// metadata move by `-n` (those that fall before the new start are
+    /// cleared).
+    pub fn pull_head(&mut self, n: usize) -> Result<(), BufError> {
+        if n > self.len as usize {
+            return Err(BufError::TooShort {
+                need: n,
+                have: self.len as usize,
+            });
+        }
+        self.head += n as u32;
+        self.len -= n as u32;
+        shift_ofs(&mut self.md, -(n as i32));
+        Ok(())
+    }
+
+    /// Sets the frame length (shrinking, or growing into tailroom with
+    /// whatever bytes the buffer holds there).
+    pub fn set_len(&mut self, len: usize) -> Result<(), BufError> {
+        let cap = self.buf().len() - self.head as usize;
+        if len > cap {
+            return Err(BufError::TooLong { len, cap });
+        }
+        self.len = len as u32;
+        Ok(())
+    }
+
+    /// Replaces the frame with `frame` (same buffer, headroom kept where
+    /// possible). Used by pools and tests.
+    pub fn set_data(&mut self, frame: &[u8]) -> Result<(), BufError> {
+        let cap = self.buf().len();
+        let head = HEADROOM.min(cap.saturating_sub(frame.len()));
+        if head + frame.len() > cap {
+            return Err(BufError::TooLong {
+                len: frame.len(),
+                cap,
+            });
+        }
+        self.head = head as u32;
+        self.len = frame.len() as u32;
+        self.data_mut().copy_from_slice(frame);
+        self.md = PacketMeta::default();
+        Ok(())
+    }
+
+    /// A heap copy of this packet (frame and metadata), with the same
+    /// headroom. Used when one packet goes to several outputs.
+    pub fn clone_heap(&self) -> Packet {
+        let mut p = Packet::from_bytes(self.data());
+        p.md = self.md;
+        p
+    }
+
+    /// Copies frame and metadata of `src` into this packet's buffer.
+    pub fn copy_from(&mut self, src: &Packet) -> Result<(), BufError> {
+        self.set_data(src.data())?;
+        self.md = src.md;
+        Ok(())
+    }
+
+    /// The L3 header and everything after it, if known.
+    pub fn l3(&self) -> Option<&[u8]> {
+        let o = self.md.l3_ofs;
+        (o != NO_OFS).then(|| self.data().get(o as usize..)).flatten()
+    }
+
+    /// The L4 header and everything after it, if known.
+    pub fn l4(&self) -> Option<&[u8]> {
+        let o = self.md.l4_ofs;
+        (o != NO_OFS).then(|| self.data().get(o as usize..)).flatten()
+    }
+}
+
+fn shift_ofs(md: &mut PacketMeta, by: i32) {
+    for o in [&mut md.l3_ofs, &mut md.l4_ofs] {
+        if *o != NO_OFS {
+            let v = *o as i32 + by;
+            *o = if (0..NO_OFS as i32).contains(&v) {
+                v as u16
+            } else {
+                NO_OFS
+            };
+        }
+    }
+}
+
+impl Drop for Packet {
+    fn drop(&mut self) {
+        if let Storage::Foreign(f) = &self.storage {
+            // SAFETY: the packet owns the foreign buffer (from_foreign's
+            // contract) and drop runs once; into_foreign skips this drop.
+            unsafe { (f.release)(f.token) }
+        }
+    }
+}
+
+impl std::fmt::Debug for Packet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packet")
+            .field("len", &self.len)
+            .field("headroom", &self.head)
+            .field("md", &self.md)
+            .finish()
+    }
+}
+
+/// A recycling pool of heap buffers, owned by one thread (a PMD or a port).
+/// `alloc` reuses a freed buffer when one is available, so a port that
+/// receives into pool packets and a PMD that returns dropped/sent packets
+/// with `free` do no heap allocation in steady state.
+pub struct PacketPool {
+    free: Vec<Box<[u8]>>,
+    buf_size: usize,
+    max_free: usize,
+}
+
+impl PacketPool {
+    /// A pool of `buf_size`-byte buffers keeping at most `max_free` spares.
+    pub fn new(buf_size: usize, max_free: usize) -> PacketPool {
+        PacketPool {
+            free: Vec::with_capacity(max_free),
+            buf_size: buf_size.max(HEADROOM + 64),
+            max_free,
+        }
+    }
+
+    /// An empty packet (length 0, [`HEADROOM`] bytes of headroom).
+    pub fn alloc(&mut self) -> Packet {
+        let buf = self
+            .free
+            .pop()
+            .unwrap_or_else(|| vec![0u8; self.buf_size].into_boxed_slice());
+        Packet {
+            storage: Storage::Heap(buf),
+            head: HEADROOM as u32,
+            len: 0,
+            md: PacketMeta::default(),
+        }
+    }
+
+    /// A packet holding a copy of `frame`, or an error if it does not fit.
+    pub fn alloc_from(&mut self, frame: &[u8]) -> Result<Packet, BufError> {
+        let mut p = self.alloc();
+        match p.set_data(frame) {
+            Ok(()) => Ok(p),
+            Err(e) => {
+                self.free(p);
+                Err(e)
+            }
+        }
+    }
+
+    /// Returns a packet's buffer to the pool (foreign packets are released).
+    pub fn free(&mut self, pkt: Packet) {
+        let me = std::mem::ManuallyDrop::new(pkt);
+        // SAFETY: `me` is never used or dropped again after this read, so
+        // the storage is moved out exactly once.
+        let storage = unsafe { std::ptr::read(&me.storage) };
+        match storage {
+            Storage::Heap(b) if b.len() == self.buf_size && self.free.len() < self.max_free => {
+                self.free.push(b)
+            }
+            Storage::Heap(_) => {}
+            Storage::Foreign(f) => {
+                // SAFETY: the packet owned the buffer and its Drop was
+                // suppressed above, so this is the one release.
+                unsafe { (f.release)(f.token) }
+            }
+        }
+    }
+
+    /// Number of spare buffers held.
+    pub fn spare(&self) -> usize {
+        self.free.len()
+    }
+}
+
+/// Up to [`MAX_BURST`] packets, as received in one burst. The vector is
+/// allocated once with capacity [`MAX_BURST`] and reused.
+pub struct PacketBatch {
+    pkts: Vec<Packet>,
+}
+
+impl Default for PacketBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PacketBatch {
+    /// An empty batch.
+    pub fn new() -> PacketBatch {
+        PacketBatch {
+            pkts: Vec::with_capacity(MAX_BURST),
+        }
+    }
+
+    /// Adds a packet; gives it back when the batch is full.
+    #[inline]
+    pub fn push(&mut self, pkt: Packet) -> Result<(), Packet> {
+        if self.pkts.len() >= MAX_BURST {
+            return Err(pkt);
+        }
+        self.pkts.push(pkt);
+        Ok(())
+    }
+
+    /// Number of packets.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.pkts.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.pkts.is_empty()
+    }
+
+    /// Whether the batch holds [`MAX_BURST`] packets.
+    pub fn is_full(&self) -> bool {
+        self.pkts.len() >= MAX_BURST
+    }
+
+    /// The packets.
+    pub fn packets(&self) -> &[Packet] {
+        &self.pkts
+    }
+
+    /// The packets, writable.
+    pub fn packets_mut(&mut self) -> &mut [Packet] {
+        &mut self.pkts
+    }
+
+    /// Removes and yields every packet, leaving the batch empty (its
+    /// capacity is kept).
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Packet> {
+        self.pkts.drain(..)
+    }
+
+    /// Drops every packet.
+    pub fn clear(&mut self) {
+        self.pkts.clear()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn push_and_pull_head_keep_offsets() {
+        let mut p = Packet::from_bytes(&[1, 2, 3, 4, 5, 6]);
+        p.md.l3_ofs = 2;
+        p.md.l4_ofs = 4;
+        assert_eq!(p.headroom(), HEADROOM);
+        p.push_head(4).unwrap().copy_from_slice(&[9, 9, 9, 9, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(p.len(), 10);
+        assert_eq!((p.md.l3_ofs, p.md.l4_ofs), (6, 8));
+        p.pull_head(7).unwrap();
+        assert_eq!(p.data(), &[4, 5, 6]);
+        assert_eq!((p.md.l3_ofs, p.md.l4_ofs), (NO_OFS, 1));
+    }
+
+    #[test]
+    fn push_beyond_headroom_fails_and_leaves_packet() {
+        let mut p = Packet::from_bytes(&[1, 2]);
+        let e = p.push_head(HEADROOM + 1).unwrap_err();
+        assert_eq!(
+            e,
+            BufError::NoHeadroom {
+                need: HEADROOM + 1,
+                have: HEADROOM
+            }
+        );
+        assert_eq!(p.data(), &[1, 2]);
+        assert!(p.pull_head(3).is_err());
+    }
+
+    #[test]
+    fn pool_recycles_buffers() {
+        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 4);
+        let p = pool.alloc_from(&[0xaa; 60]).unwrap();
+        assert_eq!(p.len(), 60);
+        pool.free(p);
+        assert_eq!(pool.spare(), 1);
+        let p = pool.alloc();
+        assert_eq!(pool.spare(), 0);
+        assert_eq!(p.len(), 0);
+        assert!(pool.alloc_from(&vec![0; DEFAULT_BUF_SIZE + 1]).is_err());
+    }
+
+    static RELEASED: AtomicUsize = AtomicUsize::new(0);
+    unsafe fn release(token: usize) {
+        // SAFETY: tokens in this test are leaked boxes made below.
+        drop(unsafe { Box::from_raw(token as *mut [u8; 256]) });
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn foreign() -> Packet {
+        let b: Box<[u8; 256]> = Box::new([7; 256]);
+        let raw = Box::into_raw(b);
+        let buf = ForeignBuf {
+            ptr: NonNull::new(raw as *mut u8).unwrap(),
+            cap: 256,
+            token: raw as usize,
+            release,
+        };
+        // SAFETY: the box is valid for 256 bytes and owned only by the packet.
+        unsafe { Packet::from_foreign(buf, 128, 64) }
+    }
+
+    #[test]
+    fn foreign_buffers_release_exactly_once() {
+        let before = RELEASED.load(Ordering::SeqCst);
+        let mut p = foreign();
+        p.data_mut()[0] = 1;
+        p.push_head(4).unwrap();
+        assert_eq!(p.len(), 68);
+        drop(p);
+        assert_eq!(RELEASED.load(Ordering::SeqCst), before + 1);
+        let p = foreign();
+        let (f, head, len) = p.into_foreign().ok().unwrap();
+        assert_eq!((head, len), (128, 64));
+        assert_eq!(RELEASED.load(Ordering::SeqCst), before + 1);
+        // SAFETY: we own the buffer again after into_foreign.
+        unsafe { (f.release)(f.token) };
+        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 4);
+        pool.free(foreign());
+        assert_eq!(RELEASED.load(Ordering::SeqCst), before + 3);
+        assert_eq!(pool.spare(), 0);
+    }
+
+    #[test]
+    fn batch_holds_at_most_a_burst() {
+        let mut b = PacketBatch::new();
+        for _ in 0..MAX_BURST {
+            b.push(Packet::from_bytes(&[0; 14])).unwrap();
+        }
+        assert!(b.is_full());
+        assert!(b.push(Packet::from_bytes(&[0; 14])).is_err());
+        assert_eq!(b.drain().count(), MAX_BURST);
+        assert!(b.is_empty());
+    }
+}

@@ -1,0 +1,1 @@
+//! Header views (being written; see issue 2).
