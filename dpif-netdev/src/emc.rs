@@ -1,1 +1,300 @@
-//! Exact-match cache (being written).
+//! Exact-match cache (EMC): the first lookup a packet gets.
+//!
+//! Geometry: [`DEFAULT_ENTRIES`] (8192) entries in sets of [`WAYS`] (2);
+//! a key lives in the set chosen by the low bits of its [`emc_hash`] and in
+//! either way of it. A lookup compares the 32-bit hash first and then the
+//! full 184-byte key, so a hit is always an exact match; an entry whose
+//! megaflow has been removed from the classifier (`!is_alive()`) is treated
+//! as empty, so a dead megaflow is never returned.
+//!
+//! Insertion is probabilistic, as in OVS (`emc-insert-inv-prob`): a miss
+//! inserts with probability `1 / insert_inv_prob` (default 100; 1 = always;
+//! 0 = never), so a flood of short-lived flows cannot thrash entries that
+//! long-lived flows keep hitting. Victim choice within a set: an empty or
+//! dead way first, else the way picked by a hash bit (so two keys that
+//! share a set do not always evict the same way).
+//!
+//! What it does not do: no aging (entries die with their megaflow and are
+//! overwritten), no stats (the megaflow's stats are updated by the caller).
+//!
+//! [`emc_hash`]: crate::hash::emc_hash
+//!
+//! # Thread safety
+//! Owned by one PMD (`&mut self` to change it). Entries hold `Arc`s of the
+//! megaflows the same PMD's classifier owns; `is_alive` is read with
+//! `Acquire` and written by the same PMD, so no cross-thread ordering is
+//! relied upon.
+
+use crate::key::FlowKey;
+use crate::megaflow::Megaflow;
+use std::sync::Arc;
+
+/// Default number of entries (OVS's EM_FLOW_HASH_ENTRIES).
+pub const DEFAULT_ENTRIES: usize = 8192;
+/// Entries per set.
+pub const WAYS: usize = 2;
+/// Default inverse insertion probability (OVS's default).
+pub const DEFAULT_INSERT_INV_PROB: u32 = 100;
+
+struct Slot {
+    /// `emc_hash` of `key`; 0 = empty (the hash never returns 0).
+    hash: u32,
+    key: FlowKey,
+    flow: Option<Arc<Megaflow>>,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        hash: 0,
+        key: FlowKey::ZERO,
+        flow: None,
+    };
+
+    #[inline(always)]
+    fn live_flow(&self) -> Option<&Arc<Megaflow>> {
+        self.flow.as_ref().filter(|f| f.is_alive())
+    }
+}
+
+/// The exact-match cache of one PMD.
+pub struct Emc {
+    slots: Box<[Slot]>,
+    set_mask: u32,
+    /// Insert when `rng <= threshold`; 0 disables insertion, `u32::MAX`
+    /// inserts always.
+    threshold: u32,
+    inv_prob: u32,
+    rng: u32,
+    sweep_pos: usize,
+}
+
+impl Emc {
+    /// A cache of `entries` entries (rounded up to a power of two, at least
+    /// [`WAYS`]) with the given inverse insertion probability and RNG seed.
+    pub fn new(entries: usize, insert_inv_prob: u32, seed: u32) -> Emc {
+        let entries = entries.max(WAYS).next_power_of_two();
+        let slots = (0..entries).map(|_| Slot::EMPTY).collect();
+        let mut emc = Emc {
+            slots,
+            set_mask: (entries / WAYS - 1) as u32,
+            threshold: 0,
+            inv_prob: 0,
+            rng: seed | 1,
+            sweep_pos: 0,
+        };
+        emc.set_insert_inv_prob(insert_inv_prob);
+        emc
+    }
+
+    /// Sets the inverse insertion probability (0 = never insert).
+    pub fn set_insert_inv_prob(&mut self, inv_prob: u32) {
+        self.inv_prob = inv_prob;
+        self.threshold = match inv_prob {
+            0 => 0,
+            1 => u32::MAX,
+            n => u32::MAX / n,
+        };
+    }
+
+    /// The inverse insertion probability in force.
+    pub fn insert_inv_prob(&self) -> u32 {
+        self.inv_prob
+    }
+
+    /// Number of entries.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline(always)]
+    fn set(&self, hash: u32) -> std::ops::Range<usize> {
+        let base = (hash & self.set_mask) as usize * WAYS;
+        base..base + WAYS
+    }
+
+    /// The live megaflow cached for exactly `key`, if any. `hash` must be
+    /// [`crate::hash::emc_hash`] of the key.
+    #[inline(always)]
+    pub fn lookup(&self, key: &FlowKey, hash: u32) -> Option<&Arc<Megaflow>> {
+        let r = self.set(hash);
+        self.slots[r]
+            .iter()
+            .find(|s| s.hash == hash && s.key == *key)
+            .and_then(Slot::live_flow)
+    }
+
+    /// Probabilistic insertion after an EMC miss that the classifier
+    /// resolved: inserts with probability `1 / insert_inv_prob`.
+    #[inline]
+    pub fn maybe_insert(&mut self, key: &FlowKey, hash: u32, flow: &Arc<Megaflow>) {
+        if self.threshold == 0 {
+            return;
+        }
+        if self.threshold != u32::MAX {
+            // xorshift32: cheap, owned state, deterministic per seed.
+            let mut x = self.rng;
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            self.rng = x;
+            if x > self.threshold {
+                return;
+            }
+        }
+        self.insert(key, hash, flow);
+    }
+
+    /// Inserts (or updates) `key` → `flow` unconditionally.
+    pub fn insert(&mut self, key: &FlowKey, hash: u32, flow: &Arc<Megaflow>) {
+        let r = self.set(hash);
+        let set = &mut self.slots[r];
+        let idx = set
+            .iter()
+            .position(|s| s.hash == hash && s.key == *key)
+            .or_else(|| set.iter().position(|s| s.live_flow().is_none()))
+            .unwrap_or((hash >> 31) as usize % WAYS);
+        let slot = &mut set[idx];
+        slot.hash = hash;
+        slot.key = *key;
+        slot.flow = Some(flow.clone());
+    }
+
+    /// Clears up to `n` slots from a rolling position whose megaflow is
+    /// dead, releasing their references (OVS's slow sweep). Call from the
+    /// PMD's housekeeping, a few slots per iteration.
+    pub fn sweep(&mut self, n: usize) -> usize {
+        let mut cleared = 0;
+        for _ in 0..n.min(self.slots.len()) {
+            let s = &mut self.slots[self.sweep_pos];
+            if s.flow.as_ref().is_some_and(|f| !f.is_alive()) {
+                *s = Slot::EMPTY;
+                cleared += 1;
+            }
+            self.sweep_pos = (self.sweep_pos + 1) % self.slots.len();
+        }
+        cleared
+    }
+
+    /// Empties the cache.
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = Slot::EMPTY);
+    }
+
+    /// Number of slots holding a live megaflow.
+    pub fn len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.live_flow().is_some())
+            .count()
+    }
+
+    /// Whether no slot holds a live megaflow.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::emc_hash;
+    use crate::key::FlowMask;
+    use crate::packet::PacketMeta;
+    use proptest::prelude::*;
+
+    fn key(port: u32, dst: u32) -> FlowKey {
+        let mut k = FlowKey::ZERO;
+        k.in_port = port;
+        k.nw_dst = dst;
+        k.eth_type = 0x0800;
+        k
+    }
+
+    fn flow_for(k: &FlowKey) -> Arc<Megaflow> {
+        Arc::new(Megaflow::new(k, FlowMask::exact(), vec![], 0))
+    }
+
+    fn h(k: &FlowKey) -> u32 {
+        emc_hash(k, &PacketMeta::default())
+    }
+
+    #[test]
+    fn hit_requires_full_key_and_live_flow() {
+        let mut emc = Emc::new(DEFAULT_ENTRIES, 1, 1);
+        let k = key(1, 0x0a000001);
+        let f = flow_for(&k);
+        assert!(emc.lookup(&k, h(&k)).is_none());
+        emc.insert(&k, h(&k), &f);
+        assert!(Arc::ptr_eq(emc.lookup(&k, h(&k)).unwrap(), &f));
+        // Same hash, different key: no hit.
+        let k2 = key(1, 0x0a000002);
+        assert!(emc.lookup(&k2, h(&k)).is_none());
+        f.kill();
+        assert!(emc.lookup(&k, h(&k)).is_none());
+        assert_eq!(emc.sweep(DEFAULT_ENTRIES), 1);
+        assert!(emc.is_empty());
+    }
+
+    #[test]
+    fn insertion_probability_is_respected() {
+        let mut never = Emc::new(1024, 0, 7);
+        let mut sometimes = Emc::new(1 << 16, 100, 7);
+        let mut inserted = 0;
+        let mut keep = Vec::new();
+        for i in 0..20_000u32 {
+            let k = key(1, i);
+            let f = flow_for(&k);
+            never.maybe_insert(&k, h(&k), &f);
+            sometimes.maybe_insert(&k, h(&k), &f);
+            if sometimes.lookup(&k, h(&k)).is_some() {
+                inserted += 1;
+            }
+            keep.push(f);
+        }
+        assert!(never.is_empty());
+        // 1/100 of 20,000 = 200 expected; allow wide bounds.
+        assert!((100..400).contains(&inserted), "inserted {inserted}");
+    }
+
+    #[test]
+    fn a_set_holds_two_colliding_keys() {
+        let mut emc = Emc::new(8, 1, 1);
+        let a = key(1, 1);
+        let b = key(2, 2);
+        let (fa, fb) = (flow_for(&a), flow_for(&b));
+        // Force both into set 0 with distinct hashes.
+        emc.insert(&a, 0x10, &fa);
+        emc.insert(&b, 0x20, &fb);
+        assert!(emc.lookup(&a, 0x10).is_some());
+        assert!(emc.lookup(&b, 0x20).is_some());
+        assert_eq!(emc.len(), 2);
+    }
+
+    proptest! {
+        // Property (a) for the EMC: a hit's megaflow always matches the key.
+        #[test]
+        fn hits_always_match(ops in proptest::collection::vec((0u32..4, 0u32..64, any::<bool>()), 1..200)) {
+            let mut emc = Emc::new(16, 1, 3);
+            let mut flows = Vec::new();
+            for (port, dst, kill) in ops {
+                let k = key(port, dst);
+                let mut m = FlowMask::default();
+                m.0.in_port = u32::MAX;
+                m.0.nw_dst = 0x3c;
+                let f = Arc::new(Megaflow::new(&k, m, vec![], 0));
+                emc.insert(&k, h(&k), &f);
+                if kill { f.kill(); }
+                flows.push(f);
+                for p in 0..4 {
+                    for d in 0..64 {
+                        let q = key(p, d);
+                        if let Some(hit) = emc.lookup(&q, h(&q)) {
+                            prop_assert!(hit.is_alive());
+                            prop_assert!(hit.matches(&q));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
