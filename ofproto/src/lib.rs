@@ -9,3 +9,6 @@
 
 pub mod field;
 pub mod flow;
+pub mod flow_mod;
+pub mod ofaction;
+pub mod ofctl;
