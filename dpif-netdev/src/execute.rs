@@ -209,9 +209,10 @@ fn consume<S: ActionSink + ?Sized>(a: &DpAction, mut pkt: Packet, sink: &mut S) 
         DpAction::TnlPush(t) => tnl_push(pkt, t, sink),
         DpAction::TnlPop(port) => tnl_pop(pkt, *port, sink),
         DpAction::Userspace { cookie } => sink.userspace(pkt, *cookie),
-        DpAction::Set(_) | DpAction::PushVlan { .. } | DpAction::PopVlan | DpAction::Hash { .. } => {
-            sink.free(pkt)
-        }
+        DpAction::Set(_)
+        | DpAction::PushVlan { .. }
+        | DpAction::PopVlan
+        | DpAction::Hash { .. } => sink.free(pkt),
     }
 }
 
@@ -869,8 +870,10 @@ pub fn parse_tunnel(d: &[u8]) -> Option<Decap> {
             if end > d.len() {
                 return None;
             }
-            t.ipv6_src.copy_from_slice(&d[l3 + off::IP6_SRC..l3 + off::IP6_SRC + 16]);
-            t.ipv6_dst.copy_from_slice(&d[l3 + off::IP6_DST..l3 + off::IP6_DST + 16]);
+            t.ipv6_src
+                .copy_from_slice(&d[l3 + off::IP6_SRC..l3 + off::IP6_SRC + 16]);
+            t.ipv6_dst
+                .copy_from_slice(&d[l3 + off::IP6_DST..l3 + off::IP6_DST + 16]);
             t.tos = ((be16(d, l3) >> 4) & 0xff) as u8;
             t.ttl = d[l3 + off::IP6_HLIM];
             (l3 + off::IP6_HLEN, end)
