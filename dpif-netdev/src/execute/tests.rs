@@ -383,11 +383,7 @@ fn verify_checksums(f: &[u8], l3: usize, l4: usize) {
     pseudo.extend_from_slice(&f[l4..end]);
     match proto {
         TCP | ICMPV6 => assert_eq!(ref_csum(&pseudo), 0, "L4 checksum"),
-        UDP => {
-            if f[l4 + 6..l4 + 8] != [0, 0] {
-                assert_eq!(ref_csum(&pseudo), 0, "UDP checksum")
-            }
-        }
+        UDP if f[l4 + 6..l4 + 8] != [0, 0] => assert_eq!(ref_csum(&pseudo), 0, "UDP checksum"),
         SCTP => {
             let mut s = f[l4..end].to_vec();
             let stored = u32::from_le_bytes([s[8], s[9], s[10], s[11]]);
@@ -1380,7 +1376,8 @@ fn tnl_pop_drops_truncated_packets() {
 fn tnl_pop_drops_malformed_packets() {
     let t = template_v4(TunnelType::Vxlan, 1, true, &[]);
     let good = push(&t, v4(UDP).packet()).data().to_vec();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Corrupt = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Corrupt)> = vec![
         ("bad ip checksum", Box::new(|f| f[24] ^= 1)),
         ("bad udp checksum", Box::new(|f| f[60] ^= 1)),
         ("no I flag", Box::new(|f| f[42] = 0)),
@@ -1452,7 +1449,7 @@ fn tx_batches_overflow_and_flush() {
         seen.push((port, b.len()));
         if port == 1 {
             // Send all but the last of each burst.
-            let last = b.drain().last().unwrap();
+            let last = b.drain().next_back().unwrap();
             b.push(last).unwrap();
         } else {
             b.clear();

@@ -106,7 +106,7 @@ pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
 #[inline]
 pub fn update_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
     debug_assert_eq!(old.len(), new.len());
-    debug_assert!(old.len() % 2 == 0);
+    debug_assert!(old.len() & 1 == 0);
     // ~sum(old) is congruent to the sum of the complemented words.
     let acc = !csum as u64 + !fold(sum(old, 0)) as u64 + sum(new, 0);
     finish(acc)
