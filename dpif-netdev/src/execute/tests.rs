@@ -1764,3 +1764,78 @@ proptest! {
         let _ = outputs(&mut tx);
     }
 }
+
+/// `spec` (IPv6 with a hop-by-hop header) with that header turned into
+/// extension header `nh` whose bytes 2..4 are `b23`.
+fn v6_with_ext(spec: &Spec, nh: u8, b23: [u8; 2]) -> Vec<u8> {
+    let mut f = spec.bytes();
+    let l3 = spec.l3();
+    f[l3 + 6] = nh;
+    f[l3 + 42..l3 + 44].copy_from_slice(&b23);
+    f
+}
+
+fn v6_hbh(proto: u8) -> Spec {
+    let mut s = v6(proto);
+    if let Ip::V6 { hbh, .. } = &mut s.ip {
+        *hbh = true;
+    }
+    s
+}
+
+#[test]
+fn set_ipv6_dst_with_routing_header_leaves_l4_checksum() {
+    let spec = v6_hbh(UDP);
+    let frame = v6_with_ext(&spec, ipproto::ROUTING, [0, 1]);
+    let mut pkt = Packet::from_bytes(&frame);
+    pkt.md.l3_ofs = spec.l3() as u16;
+    pkt.md.l4_ofs = spec.l4() as u16;
+    let new_dst = outer_v6(9);
+    let mut s = ipv6_set();
+    if let SetAction::Ipv6 { dst, .. } = &mut s {
+        *dst = ex(new_dst);
+    }
+    let p = run_out1(&set_then_out(s), pkt);
+    let mut exp = frame.clone();
+    exp[spec.l3() + 24..spec.l3() + 40].copy_from_slice(&new_dst);
+    assert_eq!(p.data(), &exp[..]);
+
+    // A source change still updates the checksum.
+    let new_src = outer_v6(7);
+    let mut pkt = Packet::from_bytes(&frame);
+    pkt.md.l3_ofs = spec.l3() as u16;
+    pkt.md.l4_ofs = spec.l4() as u16;
+    let mut s = ipv6_set();
+    if let SetAction::Ipv6 { src, .. } = &mut s {
+        *src = ex(new_src);
+    }
+    let p = run_out1(&set_then_out(s), pkt);
+    let exp_spec = with_v6(spec.clone(), |src, _| *src = new_src);
+    let exp = v6_with_ext(&exp_spec, ipproto::ROUTING, [0, 1]);
+    assert_eq!(p.data(), &exp[..]);
+}
+
+#[test]
+fn set_ipv6_on_later_fragment_leaves_l4_alone() {
+    let spec = v6_hbh(TCP);
+    let frame = v6_with_ext(&spec, ipproto::FRAGMENT, [0x03, 0x20]);
+    let mut pkt = Packet::from_bytes(&frame);
+    pkt.md.l3_ofs = spec.l3() as u16;
+    pkt.md.l4_ofs = spec.l4() as u16;
+    let mut s = ipv6_set();
+    if let SetAction::Ipv6 { src, .. } = &mut s {
+        *src = ex(outer_v6(7));
+    }
+    let acts = [
+        DpAction::Set(s),
+        DpAction::Set(SetAction::Tcp {
+            src: ex(1),
+            dst: ex(2),
+        }),
+        DpAction::Output(1),
+    ];
+    let p = run_out1(&acts, pkt);
+    let mut exp = frame.clone();
+    exp[spec.l3() + 8..spec.l3() + 24].copy_from_slice(&outer_v6(7));
+    assert_eq!(p.data(), &exp[..]);
+}
