@@ -1,1 +1,3 @@
 //! Header views (being written; see issue 2).
+
+pub mod checksum;
