@@ -7,8 +7,10 @@
 
 #![deny(missing_docs)]
 
+pub mod cls;
 pub mod field;
 pub mod flow;
 pub mod flow_mod;
 pub mod ofaction;
 pub mod ofctl;
+pub mod table;
