@@ -219,7 +219,7 @@ pub(crate) fn num(tok: &str, off: usize, what: &str, max: u64) -> R<u64> {
         t.parse::<u64>()
     };
     match v {
-        Ok(v) if v <= max && !t.starts_with('+') => Ok(v),
+        Ok(v) if v <= max && !t.contains('+') => Ok(v),
         _ => Err(bad(what, tok, off)),
     }
 }

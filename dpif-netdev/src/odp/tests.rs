@@ -881,3 +881,11 @@ proptest! {
         let _ = parse_flow(&s);
     }
 }
+
+#[test]
+fn signs_are_not_numbers() {
+    assert!(parse_key("in_port(+1)").is_err());
+    assert!(parse_key("in_port(0x+1)").is_err());
+    let (k, m) = parse_key("in_port(0x10)").unwrap();
+    assert_eq!((k.in_port, m.0.in_port), (16, u32::MAX));
+}
