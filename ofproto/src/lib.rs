@@ -14,3 +14,4 @@ pub mod flow_mod;
 pub mod ofaction;
 pub mod ofctl;
 pub mod table;
+pub mod xlate;
