@@ -136,12 +136,20 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     /// Whether this is Ethernet/IPv4 ARP (htype 1, ptype 0x0800, hlen 6,
     /// plen 4).
     pub fn is_eth_ipv4(&self) -> bool {
-        self.htype() == HTYPE_ETHERNET && self.ptype() == 0x0800 && self.hlen() == 6 && self.plen() == 4
+        self.htype() == HTYPE_ETHERNET
+            && self.ptype() == 0x0800
+            && self.hlen() == 6
+            && self.plen() == 4
     }
 
     fn addr(&self, idx: usize) -> &[u8] {
         let (h, p) = (self.hlen(), self.plen());
-        let starts = [FIXED_LEN, FIXED_LEN + h, FIXED_LEN + h + p, FIXED_LEN + 2 * h + p];
+        let starts = [
+            FIXED_LEN,
+            FIXED_LEN + h,
+            FIXED_LEN + h + p,
+            FIXED_LEN + 2 * h + p,
+        ];
         let lens = [h, p, h, p];
         &self.buffer.as_ref()[starts[idx]..starts[idx] + lens[idx]]
     }
@@ -245,7 +253,9 @@ impl ArpRepr {
             m.copy_from_slice(&b[r]);
             m
         };
-        let ip = |r: core::ops::Range<usize>| Ipv4Addr::new(b[r.start], b[r.start + 1], b[r.start + 2], b[r.start + 3]);
+        let ip = |r: core::ops::Range<usize>| {
+            Ipv4Addr::new(b[r.start], b[r.start + 1], b[r.start + 2], b[r.start + 3])
+        };
         Ok(ArpRepr {
             operation: p.operation(),
             sha: mac(field::SHA),
@@ -333,6 +343,9 @@ mod tests {
         };
         let mut b = [0u8; 28];
         r.emit(&mut ArpPacket::new_unchecked(&mut b[..]));
-        assert_eq!(ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()), Ok(r));
+        assert_eq!(
+            ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()),
+            Ok(r)
+        );
     }
 }

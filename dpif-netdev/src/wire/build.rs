@@ -632,7 +632,14 @@ pub fn nd_ns(
     target: Ipv6Addr,
     sll: Option<MacAddr>,
 ) -> Vec<u8> {
-    nd(src_mac, dst_mac, (src_ip, dst_ip), 135, target, sll.map(|m| (1, m)))
+    nd(
+        src_mac,
+        dst_mac,
+        (src_ip, dst_ip),
+        135,
+        target,
+        sll.map(|m| (1, m)),
+    )
 }
 
 /// An ND neighbour advertisement (solicited, override) for `target`, with a
@@ -645,7 +652,14 @@ pub fn nd_na(
     target: Ipv6Addr,
     tll: Option<MacAddr>,
 ) -> Vec<u8> {
-    nd(src_mac, dst_mac, (src_ip, dst_ip), 136, target, tll.map(|m| (2, m)))
+    nd(
+        src_mac,
+        dst_mac,
+        (src_ip, dst_ip),
+        136,
+        target,
+        tll.map(|m| (2, m)),
+    )
 }
 
 #[cfg(test)]
@@ -668,7 +682,15 @@ mod tests {
 
     #[test]
     fn udp4_checksums_verify() {
-        let f = udp4(A, B, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 1, 2, 5);
+        let f = udp4(
+            A,
+            B,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            1,
+            2,
+            5,
+        );
         assert_eq!(f.len(), 14 + 20 + 8 + 5);
         let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
         assert_eq!(reference_checksum(&[ip.header()]), 0);
@@ -693,7 +715,13 @@ mod tests {
     fn ipv4_options_are_padded() {
         let mut spec = Ipv4Spec::new(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST);
         spec.options = vec![1, 1, 1];
-        let p = ipv4_packet(&spec, &L4::Raw { proto: 99, bytes: &[7] });
+        let p = ipv4_packet(
+            &spec,
+            &L4::Raw {
+                proto: 99,
+                bytes: &[7],
+            },
+        );
         let v = Ipv4Packet::new_checked(&p[..]).unwrap();
         assert_eq!(v.header_len(), 24);
         assert_eq!(v.options(), &[1, 1, 1, 0]);
@@ -713,7 +741,13 @@ mod tests {
                 ident: 9,
             },
         ];
-        let p = ipv6_packet(&spec, &L4::Raw { proto: 17, bytes: &[0; 8] });
+        let p = ipv6_packet(
+            &spec,
+            &L4::Raw {
+                proto: 17,
+                bytes: &[0; 8],
+            },
+        );
         let v = Ipv6Packet::new_checked(&p[..]).unwrap();
         assert_eq!(v.payload_len(), 8 + 16 + 8 + 8);
         let w = crate::wire::ipv6::walk_ext_headers(v.payload(), p[6]).unwrap();

@@ -199,6 +199,9 @@ mod tests {
         };
         let mut b = [0xffu8; 8];
         r.emit(&mut IcmpPacket::new_unchecked(&mut b[..]));
-        assert_eq!(IcmpRepr::parse(&IcmpPacket::new_checked(&b[..]).unwrap()), Ok(r));
+        assert_eq!(
+            IcmpRepr::parse(&IcmpPacket::new_checked(&b[..]).unwrap()),
+            Ok(r)
+        );
     }
 }

@@ -269,7 +269,9 @@ mod tests {
 
     #[test]
     fn unknown_options_and_trailing_bytes_are_skipped() {
-        let o = [14, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 9, 9, 9, 9, 9, 9, 0xff];
+        let o = [
+            14, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 9, 9, 9, 9, 9, 9, 0xff,
+        ];
         let r = parse_nd_options(&o).unwrap();
         assert_eq!(r.tll, Some([9; 6]));
     }

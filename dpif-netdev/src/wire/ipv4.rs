@@ -374,8 +374,8 @@ mod tests {
 
     // 10.0.0.1 -> 10.0.0.2, UDP, total length 24, 4 payload bytes.
     const PKT: [u8; 24] = [
-        0x45, 0x10, 0x00, 0x18, 0x12, 0x34, 0x40, 0x00, 64, 17, 0xab, 0xcd, 10, 0, 0, 1, 10, 0,
-        0, 2, 1, 2, 3, 4,
+        0x45, 0x10, 0x00, 0x18, 0x12, 0x34, 0x40, 0x00, 64, 17, 0xab, 0xcd, 10, 0, 0, 1, 10, 0, 0,
+        2, 1, 2, 3, 4,
     ];
 
     #[test]
@@ -445,7 +445,10 @@ mod tests {
     fn buffer_shorter_than_options() {
         let mut b = PKT;
         b[0] = 0x46; // 24-byte header, total length 24: ok
-        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap().options(), &[1, 2, 3, 4]);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..]).unwrap().options(),
+            &[1, 2, 3, 4]
+        );
         assert!(Ipv4Packet::new_checked(&b[..22]).is_err());
     }
 
@@ -474,6 +477,9 @@ mod tests {
         };
         let mut b = [0u8; 23];
         r.emit(&mut Ipv4Packet::new_unchecked(&mut b[..]));
-        assert_eq!(Ipv4Repr::parse(&Ipv4Packet::new_checked(&b[..]).unwrap()), Ok(r));
+        assert_eq!(
+            Ipv4Repr::parse(&Ipv4Packet::new_checked(&b[..]).unwrap()),
+            Ok(r)
+        );
     }
 }

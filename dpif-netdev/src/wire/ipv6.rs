@@ -398,7 +398,9 @@ pub struct ExtWalk {
     /// Offset of the upper-layer header from the start of the walked
     /// buffer (the IPv6 payload).
     pub offset: usize,
-    /// The offset/flags word of the last fragment header seen, if any.
+    /// The offset/flags words of every fragment header seen, ORed
+    /// together (`None` when there was none). As in OVS, a non-zero value
+    /// makes the packet a fragment.
     pub frag_offlg: Option<u16>,
     /// Whether the walk stopped at a fragment header with a non-zero offset
     /// (what follows is not a header).
@@ -446,7 +448,7 @@ pub fn walk_ext_headers(payload: &[u8], mut nh: u8) -> Result<ExtWalk> {
                     });
                 };
                 let offlg = u16::from_be_bytes([h[2], h[3]]);
-                frag_offlg = Some(offlg);
+                frag_offlg = Some(frag_offlg.unwrap_or(0) | offlg);
                 ofs += FRAG_HEADER_LEN;
                 if offlg & FRAG_OFFSET_MASK != 0 {
                     return Ok(ExtWalk {
@@ -522,7 +524,10 @@ mod tests {
     fn padding_is_not_payload() {
         let mut b = pkt(17, &[1, 2, 3]);
         b.extend_from_slice(&[0; 5]);
-        assert_eq!(Ipv6Packet::new_checked(&b[..]).unwrap().payload(), &[1, 2, 3]);
+        assert_eq!(
+            Ipv6Packet::new_checked(&b[..]).unwrap().payload(),
+            &[1, 2, 3]
+        );
     }
 
     #[test]
@@ -603,6 +608,9 @@ mod tests {
         };
         let mut b = [0u8; 44];
         r.emit(&mut Ipv6Packet::new_unchecked(&mut b[..]));
-        assert_eq!(Ipv6Repr::parse(&Ipv6Packet::new_checked(&b[..]).unwrap()), Ok(r));
+        assert_eq!(
+            Ipv6Repr::parse(&Ipv6Packet::new_checked(&b[..]).unwrap()),
+            Ok(r)
+        );
     }
 }

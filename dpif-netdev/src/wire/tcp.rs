@@ -187,7 +187,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Sets the low 12 bits of the offset/flags word.
     pub fn set_flags(&mut self, f: u16) {
         let w = get_u16(self.buffer.as_ref(), field::FLAGS.start) & 0xf000;
-        put_u16(self.buffer.as_mut(), field::FLAGS.start, w | (f & flags::MASK));
+        put_u16(
+            self.buffer.as_mut(),
+            field::FLAGS.start,
+            w | (f & flags::MASK),
+        );
     }
 
     /// Sets the window size.
@@ -268,8 +272,8 @@ mod tests {
     use super::*;
 
     const SYN: [u8; 24] = [
-        0xc0, 0x00, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, 0x02, 0xff, 0xff, 0x12, 0x34, 0,
-        0, 2, 4, 5, 0xb4,
+        0xc0, 0x00, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, 0x02, 0xff, 0xff, 0x12, 0x34, 0, 0,
+        2, 4, 5, 0xb4,
     ];
 
     #[test]
@@ -321,6 +325,9 @@ mod tests {
         };
         let mut b = [0xffu8; 20];
         r.emit(&mut TcpPacket::new_unchecked(&mut b[..]));
-        assert_eq!(TcpRepr::parse(&TcpPacket::new_checked(&b[..]).unwrap()), Ok(r));
+        assert_eq!(
+            TcpRepr::parse(&TcpPacket::new_checked(&b[..]).unwrap()),
+            Ok(r)
+        );
     }
 }

@@ -204,6 +204,9 @@ mod tests {
         };
         let mut b = [0u8; 10];
         r.emit(&mut UdpPacket::new_unchecked(&mut b[..]));
-        assert_eq!(UdpRepr::parse(&UdpPacket::new_checked(&b[..]).unwrap()), Ok(r));
+        assert_eq!(
+            UdpRepr::parse(&UdpPacket::new_checked(&b[..]).unwrap()),
+            Ok(r)
+        );
     }
 }

@@ -208,6 +208,9 @@ mod tests {
         let mut b = [0u8; 4];
         r.emit(&mut VlanTag::new_unchecked(&mut b[..]));
         assert_eq!(b, [0x2a, 0xbc, 0x86, 0xdd]);
-        assert_eq!(VlanRepr::parse(&VlanTag::new_checked(&b[..]).unwrap()), Ok(r));
+        assert_eq!(
+            VlanRepr::parse(&VlanTag::new_checked(&b[..]).unwrap()),
+            Ok(r)
+        );
     }
 }

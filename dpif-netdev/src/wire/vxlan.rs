@@ -145,6 +145,9 @@ mod tests {
         let mut b = [0xffu8; 8];
         r.emit(&mut VxlanHeader::new_unchecked(&mut b[..]));
         assert_eq!(b, [8, 0, 0, 0, 0xff, 0xff, 0xff, 0]);
-        assert_eq!(VxlanRepr::parse(&VxlanHeader::new_checked(&b[..]).unwrap()), Ok(r));
+        assert_eq!(
+            VxlanRepr::parse(&VxlanHeader::new_checked(&b[..]).unwrap()),
+            Ok(r)
+        );
     }
 }
