@@ -25,6 +25,7 @@ pub mod key;
 pub mod megaflow;
 pub mod odp;
 pub mod packet;
+pub mod pipeline;
 pub mod wire;
 
 pub use actions::{DpAction, DpActions, Masked, SetAction};
