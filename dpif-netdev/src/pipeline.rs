@@ -133,7 +133,9 @@ impl FastPath {
         let mut missed = 0u32;
         let mut lookup = Default::default();
         if todo != 0 {
-            (missed, lookup) = self.dpcls.lookup_batch(&self.keys[..n], todo, &mut from_dpcls);
+            (missed, lookup) = self
+                .dpcls
+                .lookup_batch(&self.keys[..n], todo, &mut from_dpcls);
             for i in 0..n {
                 if from_dpcls[i].is_some() {
                     flows[i] = from_dpcls[i];
@@ -253,7 +255,12 @@ mod tests {
         m.0.recirc_id = u32::MAX;
         m.0.eth_type = 0xffff;
         m.0.nw_dst = u32::MAX;
-        Arc::new(Megaflow::new(&k, m, vec![DpAction::Output(out)], out as u128))
+        Arc::new(Megaflow::new(
+            &k,
+            m,
+            vec![DpAction::Output(out)],
+            out as u128,
+        ))
     }
 
     #[test]

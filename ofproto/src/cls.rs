@@ -96,7 +96,11 @@ impl TrieField {
         if n == 0 {
             return;
         }
-        let bits = if n >= 128 { u128::MAX } else { !(u128::MAX >> n) };
+        let bits = if n >= 128 {
+            u128::MAX
+        } else {
+            !(u128::MAX >> n)
+        };
         match self {
             TrieField::NwSrc => mask.key.nw_src |= (bits >> 96) as u32,
             TrieField::NwDst => mask.key.nw_dst |= (bits >> 96) as u32,
@@ -114,7 +118,7 @@ impl TrieField {
     fn prefix_len(self, mask: &Flow) -> Option<u32> {
         let m = self.get(mask);
         let n = m.leading_ones();
-        (n > 0 && m << n == 0).then_some(n)
+        (n > 0 && m.checked_shl(n).unwrap_or(0) == 0).then_some(n)
     }
 }
 

@@ -96,6 +96,8 @@ impl PortNames for [(u32, String)] {
         self.iter().find(|(_, n)| n == name).map(|(p, _)| *p)
     }
     fn port_name(&self, port: u32) -> Option<String> {
-        self.iter().find(|(p, _)| *p == port).map(|(_, n)| n.clone())
+        self.iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, n)| n.clone())
     }
 }

@@ -96,7 +96,13 @@ pub struct Rule {
 
 impl Rule {
     /// A rule with no timeouts and zero cookie.
-    pub fn new(table_id: u8, priority: u16, matches: Match, actions: Vec<OfAction>, now: u64) -> Rule {
+    pub fn new(
+        table_id: u8,
+        priority: u16,
+        matches: Match,
+        actions: Vec<OfAction>,
+        now: u64,
+    ) -> Rule {
         Rule {
             table_id,
             priority,
@@ -113,7 +119,9 @@ impl Rule {
 
     /// Whether any action outputs to `port` (for `out_port` filters).
     pub fn outputs_to(&self, port: u32) -> bool {
-        self.actions.iter().any(|a| matches!(a, OfAction::Output(p) if *p == port))
+        self.actions
+            .iter()
+            .any(|a| matches!(a, OfAction::Output(p) if *p == port))
     }
 
     fn expired(&self, now: u64) -> Option<RemovedReason> {
@@ -269,7 +277,10 @@ impl Tables {
                 table: table as u32,
             });
         }
-        if matches!(fm.command, FlowModCommand::Add | FlowModCommand::Modify | FlowModCommand::ModifyStrict) {
+        if matches!(
+            fm.command,
+            FlowModCommand::Add | FlowModCommand::Modify | FlowModCommand::ModifyStrict
+        ) {
             for a in &fm.actions {
                 if let OfAction::GotoTable(to) = a {
                     if *to <= table || *to as usize >= N_TABLES {
@@ -327,7 +338,13 @@ impl Tables {
         Arc::new(r)
     }
 
-    fn add(&mut self, fm: &FlowMod, now: u64, sum: &mut ApplySummary, removed: &mut Vec<Arc<Rule>>) {
+    fn add(
+        &mut self,
+        fm: &FlowMod,
+        now: u64,
+        sum: &mut ApplySummary,
+        removed: &mut Vec<Arc<Rule>>,
+    ) {
         let table = fm.table.unwrap_or(0);
         let cls = &mut self.tables[table as usize].cls;
         if let Some(old) = cls.find_exact(&fm.matches, fm.priority).cloned() {
@@ -361,7 +378,13 @@ impl Tables {
         Arc::new(n)
     }
 
-    fn apply_one(&mut self, fm: &FlowMod, now: u64, sum: &mut ApplySummary, removed: &mut Vec<Arc<Rule>>) {
+    fn apply_one(
+        &mut self,
+        fm: &FlowMod,
+        now: u64,
+        sum: &mut ApplySummary,
+        removed: &mut Vec<Arc<Rule>>,
+    ) {
         match fm.command {
             FlowModCommand::Add => self.add(fm, now, sum, removed),
             FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
@@ -377,7 +400,9 @@ impl Tables {
                             .collect()
                     } else {
                         cls.iter()
-                            .filter(|r| r.matches.is_subsumed_by(&fm.matches) && Self::cookie_ok(fm, r))
+                            .filter(|r| {
+                                r.matches.is_subsumed_by(&fm.matches) && Self::cookie_ok(fm, r)
+                            })
                             .cloned()
                             .collect()
                     };
@@ -476,9 +501,12 @@ mod tests {
     #[test]
     fn add_replaces_same_match_and_priority() {
         let mut t = Tables::new();
-        t.apply(&[fm(FlowModCommand::Add, Some(1), 10, 2)], 0).unwrap();
-        t.apply(&[fm(FlowModCommand::Add, Some(1), 10, 3)], 0).unwrap();
-        t.apply(&[fm(FlowModCommand::Add, Some(1), 5, 4)], 0).unwrap();
+        t.apply(&[fm(FlowModCommand::Add, Some(1), 10, 2)], 0)
+            .unwrap();
+        t.apply(&[fm(FlowModCommand::Add, Some(1), 10, 3)], 0)
+            .unwrap();
+        t.apply(&[fm(FlowModCommand::Add, Some(1), 5, 4)], 0)
+            .unwrap();
         assert_eq!(t.n_rules(), 2);
         assert_eq!(out_of(&t, 1), Some(vec![OfAction::Output(3)]));
         assert_eq!(t.version(), 3);
@@ -497,7 +525,9 @@ mod tests {
         )
         .unwrap();
         // Modify with an empty match touches every rule.
-        let (s, _) = t.apply(&[fm(FlowModCommand::Modify, None, 0, 5)], 0).unwrap();
+        let (s, _) = t
+            .apply(&[fm(FlowModCommand::Modify, None, 0, 5)], 0)
+            .unwrap();
         assert_eq!(s.modified, 3);
         assert_eq!(out_of(&t, 2), Some(vec![OfAction::Output(5)]));
         // Strict modify needs the exact priority.
@@ -506,11 +536,14 @@ mod tests {
             .unwrap();
         assert_eq!(s.modified, 1);
         // Delete in_port=2 removes just that rule.
-        let (s, removed) = t.apply(&[fm(FlowModCommand::Delete, Some(2), 0, 0)], 0).unwrap();
+        let (s, removed) = t
+            .apply(&[fm(FlowModCommand::Delete, Some(2), 0, 0)], 0)
+            .unwrap();
         assert_eq!((s.deleted, removed.len()), (1, 1));
         assert_eq!(out_of(&t, 2), Some(vec![OfAction::Output(5)]));
         // Delete everything.
-        t.apply(&[fm(FlowModCommand::Delete, None, 0, 0)], 0).unwrap();
+        t.apply(&[fm(FlowModCommand::Delete, None, 0, 0)], 0)
+            .unwrap();
         assert_eq!(t.n_rules(), 0);
         assert_eq!(out_of(&t, 1), None);
     }
@@ -518,7 +551,9 @@ mod tests {
     #[test]
     fn modify_of_nothing_adds() {
         let mut t = Tables::new();
-        let (s, _) = t.apply(&[fm(FlowModCommand::Modify, Some(3), 7, 1)], 0).unwrap();
+        let (s, _) = t
+            .apply(&[fm(FlowModCommand::Modify, Some(3), 7, 1)], 0)
+            .unwrap();
         assert_eq!((s.modified, s.added), (0, 1));
     }
 

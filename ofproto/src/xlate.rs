@@ -139,6 +139,10 @@ struct Ctx<'a> {
     vlan_pops: u32,
     /// Outermost tags in `flow` that are not in the packet yet.
     vlan_new: u32,
+    /// For each VLAN slot of `flow`, the slot of the packet's key it came
+    /// from (None: pushed by an action, or emptied). Bits a decision read
+    /// from a moved tag are un-wildcarded where the tag was in the packet.
+    vlan_origin: [Option<usize>; 2],
     out: DpActions,
     rules: Vec<Arc<Rule>>,
     depth: u32,
@@ -173,6 +177,7 @@ pub fn xlate(tables: &Tables, ports: &dyn XlatePorts, key: &FlowKey, trace: bool
         written: Flow::ZERO,
         vlan_pops: 0,
         vlan_new: 0,
+        vlan_origin: [Some(0), Some(1)],
         out: Vec::new(),
         rules: Vec::new(),
         depth: 0,
@@ -227,10 +232,9 @@ impl Ctx<'_> {
     }
 
     fn do_table(&mut self, table: u8) {
-        let rule = self
-            .tables
-            .lookup(table, &self.flow, &mut self.wc)
-            .cloned();
+        let mut wc = Flow::ZERO;
+        let rule = self.tables.lookup(table, &self.flow, &mut wc).cloned();
+        self.merge_wc(&wc);
         let depth = self.depth;
         if let Some(t) = &mut self.trace {
             t.push(TraceStep::Lookup {
@@ -296,7 +300,9 @@ impl Ctx<'_> {
                         && self.vlan_writable(*dst)
                     {
                         let v = src.get_bits(&self.flow, *src_ofs, *n_bits);
-                        src.set_bits(&mut self.wc, *src_ofs, *n_bits, u128::MAX);
+                        let mut wc = Flow::ZERO;
+                        src.set_bits(&mut wc, *src_ofs, *n_bits, u128::MAX);
+                        self.merge_wc(&wc);
                         dst.set_bits(&mut self.flow, *dst_ofs, *n_bits, v);
                         self.wrote(*dst, *dst_ofs, *n_bits);
                     }
@@ -332,9 +338,36 @@ impl Ctx<'_> {
         p.unwildcard(&mut self.wc);
         let ok = p.holds(&self.flow);
         if !ok {
-            self.note(format!("{} is not present in this packet: skipped", f.name()));
+            self.note(format!(
+                "{} is not present in this packet: skipped",
+                f.name()
+            ));
         }
         ok
+    }
+
+    /// Adds bits read from the current flow to the megaflow mask, mapping
+    /// VLAN slots back to where those tags were in the packet.
+    fn merge_wc(&mut self, read: &Flow) {
+        let mut r = *read;
+        let (tci, tpid) = (r.key.vlan_tci, r.key.vlan_tpid);
+        r.key.vlan_tci = [0; 2];
+        r.key.vlan_tpid = [0; 2];
+        self.wc.union_with(&r);
+        for i in 0..2 {
+            if let Some(j) = self.vlan_origin[i] {
+                self.wc.key.vlan_tci[j] |= tci[i];
+                self.wc.key.vlan_tpid[j] |= tpid[i];
+            }
+        }
+    }
+
+    /// Whether the outer tag is present, un-wildcarding what that read.
+    fn outer_vlan_present(&mut self) -> bool {
+        if let Some(j) = self.vlan_origin[0] {
+            self.wc.key.vlan_tci[j] |= VLAN_CFI;
+        }
+        self.flow.key.vlan_tci[0] & VLAN_CFI != 0
     }
 
     fn is_vlan(f: Field) -> bool {
@@ -349,8 +382,7 @@ impl Ctx<'_> {
         if !Self::is_vlan(f) {
             return true;
         }
-        self.wc.key.vlan_tci[0] |= VLAN_CFI;
-        let ok = self.flow.key.vlan_tci[0] & VLAN_CFI != 0;
+        let ok = self.outer_vlan_present();
         if !ok {
             self.note("packet has no VLAN tag: write skipped");
         }
@@ -370,8 +402,7 @@ impl Ctx<'_> {
 
     fn set_field(&mut self, field: Field, value: u128, mask: u128, style: SetStyle) {
         if Self::is_vlan(field) {
-            self.wc.key.vlan_tci[0] |= VLAN_CFI;
-            if self.flow.key.vlan_tci[0] & VLAN_CFI == 0 {
+            if !self.outer_vlan_present() {
                 if style == SetStyle::Mod && field != Field::VlanTci {
                     // mod_vlan_vid / mod_vlan_pcp push a tag when none.
                     self.push_vlan(ethertype::VLAN, 0);
@@ -473,7 +504,7 @@ impl Ctx<'_> {
     }
 
     fn push_vlan(&mut self, tpid: u16, tci: u16) {
-        self.wc.key.vlan_tci[0] |= VLAN_CFI;
+        self.vlan_origin = [None, self.vlan_origin[0]];
         let k = &mut self.flow.key;
         k.vlan_tci[1] = k.vlan_tci[0];
         k.vlan_tpid[1] = k.vlan_tpid[0];
@@ -483,13 +514,12 @@ impl Ctx<'_> {
     }
 
     fn pop_vlan(&mut self) {
-        self.wc.key.vlan_tci[0] |= VLAN_CFI;
-        let k = &mut self.flow.key;
-        if k.vlan_tci[0] & VLAN_CFI == 0 {
+        if !self.outer_vlan_present() {
             self.note("packet has no VLAN tag: pop_vlan does nothing");
             return;
         }
-        self.wc.key.vlan_tci[1] |= VLAN_CFI;
+        self.vlan_origin = [self.vlan_origin[1], None];
+        let k = &mut self.flow.key;
         k.vlan_tci[0] = k.vlan_tci[1];
         k.vlan_tpid[0] = k.vlan_tpid[1];
         k.vlan_tci[1] = 0;
@@ -502,9 +532,15 @@ impl Ctx<'_> {
     }
 
     /// The outer tag's TCI changed: if the tag is the packet's own, it is
-    /// popped and pushed again at commit.
+    /// popped and pushed again at commit, carrying its TPID and the TCI
+    /// bits no action wrote, so those become part of the megaflow.
     fn rewrite_outer_vlan(&mut self) {
         if self.vlan_new == 0 {
+            if let Some(j) = self.vlan_origin[0] {
+                self.wc.key.vlan_tci[j] = 0xffff;
+                self.wc.key.vlan_tpid[j] = 0xffff;
+            }
+            self.vlan_origin[0] = None;
             self.vlan_pops += 1;
             self.vlan_new = 1;
         }

@@ -222,7 +222,10 @@ fn build_tables(rules: &[GenRule]) -> (Tables, Vec<Vec<GenRule>>) {
     for r in rules {
         // Distinct priorities per table: overlapping equal priorities are
         // OpenFlow's undefined case.
-        if by_table[r.table as usize].iter().any(|o| o.priority == r.priority) {
+        if by_table[r.table as usize]
+            .iter()
+            .any(|o| o.priority == r.priority)
+        {
             continue;
         }
         by_table[r.table as usize].push(r.clone());
@@ -395,7 +398,9 @@ impl Reference<'_> {
     }
 }
 
-fn apply_masked<T: Copy + std::ops::BitAnd<Output = T> + std::ops::BitOr<Output = T> + std::ops::Not<Output = T>>(
+fn apply_masked<
+    T: Copy + std::ops::BitAnd<Output = T> + std::ops::BitOr<Output = T> + std::ops::Not<Output = T>,
+>(
     old: T,
     value: T,
     mask: T,
@@ -476,7 +481,12 @@ fn simulate(actions: &[DpAction], key: &FlowKey) -> Outputs {
 
 fn merge(base: &FlowKey, other: &FlowKey, mask: &dpif_netdev::key::FlowMask) -> FlowKey {
     let mut k = *other;
-    for ((w, b), m) in k.words_mut().iter_mut().zip(base.words()).zip(mask.0.words()) {
+    for ((w, b), m) in k
+        .words_mut()
+        .iter_mut()
+        .zip(base.words())
+        .zip(mask.0.words())
+    {
         *w = (*w & !m) | (b & m);
     }
     k._pad0 = [0; 3];
