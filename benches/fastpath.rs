@@ -14,7 +14,9 @@ use dpif_netdev::execute::ActionSink;
 use dpif_netdev::extract::extract;
 use dpif_netdev::hash::{emc_hash, hash_masked, hash_masked_ahash, mask_words};
 use dpif_netdev::key::{FlowKey, FlowMask};
-use dpif_netdev::packet::{Packet, PacketBatch, PacketMeta, PacketPool, DEFAULT_BUF_SIZE, MAX_BURST};
+use dpif_netdev::packet::{
+    Packet, PacketBatch, PacketMeta, PacketPool, DEFAULT_BUF_SIZE, MAX_BURST,
+};
 use dpif_netdev::pipeline::FastPath;
 use dpif_netdev::wire::build;
 use dpif_netdev::{DropReason, Megaflow};
@@ -117,7 +119,14 @@ fn bench_emc(c: &mut Criterion) {
     let keys: Vec<FlowKey> = (0..1024).map(udp_key).collect();
     let flows: Vec<_> = keys
         .iter()
-        .map(|k| Arc::new(Megaflow::new(k, FlowMask::exact(), vec![DpAction::Output(2)], 0)))
+        .map(|k| {
+            Arc::new(Megaflow::new(
+                k,
+                FlowMask::exact(),
+                vec![DpAction::Output(2)],
+                0,
+            ))
+        })
         .collect();
     for (k, f) in keys.iter().zip(&flows) {
         emc.insert(k, emc_hash(k, &md), f);

@@ -232,12 +232,20 @@ pub fn run(opts: &Options) -> Result<String, ReplayError> {
     };
     let _ = writeln!(r, "  avg. subtable lookups per megaflow hit: {avg:.2}");
     let _ = writeln!(r, "  miss with no megaflow (dropped): {misses}");
-    let _ = writeln!(r, "  malformed (processed on parsed fields): {}", s.malformed);
+    let _ = writeln!(
+        r,
+        "  malformed (processed on parsed fields): {}",
+        s.malformed
+    );
     for (reason, n) in &sink.drops {
         let _ = writeln!(r, "  dropped, {}: {n}", reason.description());
     }
     if sink.userspace > 0 {
-        let _ = writeln!(r, "  to userspace (no controller, dropped): {}", sink.userspace);
+        let _ = writeln!(
+            r,
+            "  to userspace (no controller, dropped): {}",
+            sink.userspace
+        );
     }
     let _ = writeln!(r, "ports:");
     for (port, w) in std::mem::take(&mut sink.writers) {

@@ -165,7 +165,8 @@ impl Dpcls {
                 existing: s.flow.clone(),
             });
         }
-        st.table.insert_unique(hash, Slot { hash, flow }, |s| s.hash);
+        st.table
+            .insert_unique(hash, Slot { hash, flow }, |s| s.hash);
         self.n_flows += 1;
         Ok(())
     }
@@ -273,7 +274,8 @@ impl Dpcls {
     /// Re-sorts subtables by hits since the last call, most first, and
     /// resets the hit counters. Call periodically (OVS: once a second).
     pub fn rank(&mut self) {
-        self.subtables.sort_by_key(|s| std::cmp::Reverse(s.hits.get()));
+        self.subtables
+            .sort_by_key(|s| std::cmp::Reverse(s.hits.get()));
         self.subtables.iter().for_each(|s| s.hits.set(0));
     }
 
@@ -319,7 +321,11 @@ mod tests {
         let mut m = FlowMask::default();
         m.0.in_port = u32::MAX;
         m.0.eth_type = 0xffff;
-        m.0.nw_dst = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        m.0.nw_dst = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
         m
     }
 

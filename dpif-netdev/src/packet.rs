@@ -374,13 +374,17 @@ impl Packet {
     /// The L3 header and everything after it, if known.
     pub fn l3(&self) -> Option<&[u8]> {
         let o = self.md.l3_ofs;
-        (o != NO_OFS).then(|| self.data().get(o as usize..)).flatten()
+        (o != NO_OFS)
+            .then(|| self.data().get(o as usize..))
+            .flatten()
     }
 
     /// The L4 header and everything after it, if known.
     pub fn l4(&self) -> Option<&[u8]> {
         let o = self.md.l4_ofs;
-        (o != NO_OFS).then(|| self.data().get(o as usize..)).flatten()
+        (o != NO_OFS)
+            .then(|| self.data().get(o as usize..))
+            .flatten()
     }
 }
 
@@ -567,7 +571,9 @@ mod tests {
         p.md.l3_ofs = 2;
         p.md.l4_ofs = 4;
         assert_eq!(p.headroom(), HEADROOM);
-        p.push_head(4).unwrap().copy_from_slice(&[9, 9, 9, 9, 1, 2, 3, 4, 5, 6]);
+        p.push_head(4)
+            .unwrap()
+            .copy_from_slice(&[9, 9, 9, 9, 1, 2, 3, 4, 5, 6]);
         assert_eq!(p.len(), 10);
         assert_eq!((p.md.l3_ofs, p.md.l4_ofs), (6, 8));
         p.pull_head(7).unwrap();

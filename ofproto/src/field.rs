@@ -598,7 +598,8 @@ impl Prereq {
             Prereq::Icmpv4 => ip4 && k.nw_proto == ipproto::ICMP,
             Prereq::Icmpv6 => ip6 && k.nw_proto == ipproto::ICMPV6,
             Prereq::Nd => {
-                ip6 && k.nw_proto == ipproto::ICMPV6 && matches!(k.tp_src, 135 | 136)
+                ip6 && k.nw_proto == ipproto::ICMPV6
+                    && matches!(k.tp_src, 135 | 136)
                     && k.tp_dst == 0
             }
             Prereq::NdSolicit => {
@@ -656,7 +657,13 @@ impl Prereq {
             Prereq::Icmpv4 => ty(ethertype::IPV4) && proto(ipproto::ICMP),
             Prereq::Icmpv6 => ty(ethertype::IPV6) && proto(ipproto::ICMPV6),
             Prereq::Nd | Prereq::NdSolicit | Prereq::NdAdvert => {
-                let t = if mk.tp_src == 0xffff { Some(k.tp_src) } else { None };
+                // ICMP type and code are 8-bit fields stored in tp_src /
+                // tp_dst, so a match on them has mask 0x00ff.
+                let t = if mk.tp_src & 0xff == 0xff {
+                    Some(k.tp_src)
+                } else {
+                    None
+                };
                 let ok_type = match self {
                     Prereq::NdSolicit => t == Some(135),
                     Prereq::NdAdvert => t == Some(136),
@@ -665,7 +672,7 @@ impl Prereq {
                 ty(ethertype::IPV6)
                     && proto(ipproto::ICMPV6)
                     && ok_type
-                    && mk.tp_dst == 0xffff
+                    && mk.tp_dst & 0xff == 0xff
                     && k.tp_dst == 0
             }
         }

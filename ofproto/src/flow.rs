@@ -52,10 +52,7 @@ impl Flow {
 
     /// A flow for a packet with this key (pipeline fields zero).
     pub fn from_key(key: FlowKey) -> Flow {
-        Flow {
-            key,
-            ..Flow::ZERO
-        }
+        Flow { key, ..Flow::ZERO }
     }
 
     /// The flow as words.

@@ -96,6 +96,19 @@ impl PortNames for [(u32, String)] {
         self.iter().find(|(_, n)| n == name).map(|(p, _)| *p)
     }
     fn port_name(&self, port: u32) -> Option<String> {
-        self.iter().find(|(p, _)| *p == port).map(|(_, n)| n.clone())
+        self.iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, n)| n.clone())
+    }
+}
+
+/// A list of (number, name) pairs; `[(u32, String)]` itself is unsized and
+/// cannot be passed as `&dyn PortNames`, a `Vec` can.
+impl PortNames for Vec<(u32, String)> {
+    fn port_by_name(&self, name: &str) -> Option<u32> {
+        self.as_slice().port_by_name(name)
+    }
+    fn port_name(&self, port: u32) -> Option<String> {
+        self.as_slice().port_name(port)
     }
 }

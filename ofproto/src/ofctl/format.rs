@@ -223,7 +223,10 @@ fn format_action(a: &OfAction, ports: &dyn PortNames) -> String {
             style,
         } => {
             let full = *mask == field.all_ones();
-            let mod_name = MOD_ACTIONS.iter().find(|(_, f)| f == field).map(|(n, _)| *n);
+            let mod_name = MOD_ACTIONS
+                .iter()
+                .find(|(_, f)| f == field)
+                .map(|(n, _)| *n);
             match (style, mod_name) {
                 (SetStyle::Mod, Some(name)) if full => {
                     format!("{name}:{}", format_value(*field, *value, ports))
@@ -276,7 +279,11 @@ fn format_action(a: &OfAction, ports: &dyn PortNames) -> String {
             if *mask == u64::MAX {
                 format!("write_metadata:{}", hex(*value as u128))
             } else {
-                format!("write_metadata:{}/{}", hex(*value as u128), hex(*mask as u128))
+                format!(
+                    "write_metadata:{}/{}",
+                    hex(*value as u128),
+                    hex(*mask as u128)
+                )
             }
         }
         OfAction::SetTunnel { id, wide } => {

@@ -375,12 +375,13 @@ pub fn parse_flow_mods(
         if flow.trim().is_empty() {
             continue;
         }
-        let fm = parse_flow_mod(&flow, cmd, ports).map_err(|error| LineError { line: start, error })?;
+        let fm =
+            parse_flow_mod(&flow, cmd, ports).map_err(|error| LineError { line: start, error })?;
         out.push(fm);
     }
     if !pending.trim().is_empty() {
-        let fm =
-            parse_flow_mod(&pending, cmd, ports).map_err(|error| LineError { line: start, error })?;
+        let fm = parse_flow_mod(&pending, cmd, ports)
+            .map_err(|error| LineError { line: start, error })?;
         out.push(fm);
     }
     Ok(out)

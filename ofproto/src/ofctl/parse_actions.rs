@@ -59,7 +59,10 @@ fn parse_subfield(action: &str, s: &str) -> Result<(Field, u32, u32), FlowParseE
     let f = Field::from_name(name).ok_or_else(|| FlowParseError::UnknownField(name.to_string()))?;
     let w = f.width();
     let Some(range) = range else {
-        return Err(bad(action, format!("\"{s}\": missing bit range (use {name}[])")));
+        return Err(bad(
+            action,
+            format!("\"{s}\": missing bit range (use {name}[])"),
+        ));
     };
     let inner = range
         .strip_prefix('[')
@@ -110,9 +113,7 @@ pub fn parse_actions(s: &str, ports: &dyn PortNames) -> Result<Vec<OfAction>, Fl
                 })
         };
         let no_arg = || match arg {
-            Some(_) if !key.eq_ignore_ascii_case("dec_ttl") => {
-                Err(bad(key, "takes no argument"))
-            }
+            Some(_) if !key.eq_ignore_ascii_case("dec_ttl") => Err(bad(key, "takes no argument")),
             _ => Ok(()),
         };
         if let Some((_, f)) = MOD_ACTIONS.iter().find(|(n, _)| *n == key) {
@@ -167,9 +168,10 @@ pub fn parse_actions(s: &str, ports: &dyn PortNames) -> Result<Vec<OfAction>, Fl
                             let t = t?;
                             match t.key {
                                 "max_len" => {
-                                    let n = t.value.ok_or_else(|| FlowParseError::MissingValue {
-                                        key: "max_len".into(),
-                                    })?;
+                                    let n =
+                                        t.value.ok_or_else(|| FlowParseError::MissingValue {
+                                            key: "max_len".into(),
+                                        })?;
                                     max_len = parse_int_max("max_len", n, 0xffff)? as u16;
                                 }
                                 "reason" | "id" | "userdata" | "pause" | "meter_id" => {}
@@ -241,13 +243,14 @@ pub fn parse_actions(s: &str, ports: &dyn PortNames) -> Result<Vec<OfAction>, Fl
                     Some(x) => x,
                     // A whole-field load may use the field's own syntax
                     // (an IP or MAC address).
-                    None if ofs == 0 && n_bits == dst.width() => {
-                        parse_value(dst, key, val, ports)?
-                    }
+                    None if ofs == 0 && n_bits == dst.width() => parse_value(dst, key, val, ports)?,
                     None => return Err(bad(key, format!("\"{val}\" is not a number"))),
                 };
                 if value & !crate::field::ones(n_bits) != 0 {
-                    return Err(bad(key, format!("value {val} does not fit into {n_bits} bits")));
+                    return Err(bad(
+                        key,
+                        format!("value {val} does not fit into {n_bits} bits"),
+                    ));
                 }
                 OfAction::Load {
                     dst,
@@ -348,10 +351,7 @@ pub fn parse_actions(s: &str, ports: &dyn PortNames) -> Result<Vec<OfAction>, Fl
     if drop && !out.is_empty() {
         return Err(FlowParseError::DropWithOtherActions);
     }
-    if let Some(i) = out
-        .iter()
-        .position(|a| matches!(a, OfAction::GotoTable(_)))
-    {
+    if let Some(i) = out.iter().position(|a| matches!(a, OfAction::GotoTable(_))) {
         if i + 1 != out.len() {
             return Err(FlowParseError::GotoTableNotLast);
         }
@@ -449,7 +449,10 @@ pub fn check_actions(actions: &[OfAction], m: &Match, table: u8) -> Result<(), F
                 field.set(&mut m.mask, old_m | mask);
             }
             OfAction::Load {
-                dst, ofs, n_bits, value,
+                dst,
+                ofs,
+                n_bits,
+                value,
             } => {
                 if !prereq_ok(*dst, &m) {
                     return Err(lacks("load", *dst));

@@ -64,7 +64,9 @@ impl<'a> Iterator for Tokens<'a> {
         if self.failed {
             return None;
         }
-        let s = self.rest.trim_start_matches(|c: char| c.is_ascii() && is_sep(c as u8));
+        let s = self
+            .rest
+            .trim_start_matches(|c: char| c.is_ascii() && is_sep(c as u8));
         if s.is_empty() {
             self.rest = s;
             return None;

@@ -180,7 +180,11 @@ fn parse_frag(s: &str) -> Option<(u128, u128)> {
 }
 
 /// A port: number, reserved name (any case) or a name from `ports`.
-pub(crate) fn parse_port(field: &str, s: &str, ports: &dyn PortNames) -> Result<u32, FlowParseError> {
+pub(crate) fn parse_port(
+    field: &str,
+    s: &str,
+    ports: &dyn PortNames,
+) -> Result<u32, FlowParseError> {
     if let Some(n) = parse_uint(s) {
         let ok = n < ofp::MAX as u128 || (ofp::IN_PORT as u128..=ofp::NONE as u128).contains(&n);
         return if ok {
@@ -290,7 +294,11 @@ pub(crate) fn format_port(p: u32, ports: &dyn PortNames) -> String {
         return n.to_string();
     }
     match ports.port_name(p) {
-        Some(n) if !n.is_empty() && parse_uint(&n).is_none() && ofp::reserved_by_name(&n).is_none() => n,
+        Some(n)
+            if !n.is_empty() && parse_uint(&n).is_none() && ofp::reserved_by_name(&n).is_none() =>
+        {
+            n
+        }
         _ => p.to_string(),
     }
 }
@@ -319,7 +327,11 @@ fn cidr(mask: u128, bits: u32) -> Option<u32> {
     if n > bits {
         return None;
     }
-    let want = if n == 0 { 0 } else { crate::field::ones(n) << (bits - n) };
+    let want = if n == 0 {
+        0
+    } else {
+        crate::field::ones(n) << (bits - n)
+    };
     (mask == want).then_some(n)
 }
 
