@@ -202,7 +202,7 @@ fn subfield(f: Field, ofs: u32, n: u32) -> String {
     } else if n == 1 {
         format!("{name}[{ofs}]")
     } else {
-        format!("{name}[{ofs}..{}]", ofs + n.saturating_sub(1))
+        format!("{name}[{ofs}..{}]", ofs.saturating_add(n.saturating_sub(1)))
     }
 }
 

@@ -408,7 +408,7 @@ fn parse_value_or_prefix(
 fn parse_note(s: &str) -> Result<Vec<u8>, FlowParseError> {
     let digits: Vec<u8> = s.bytes().filter(|c| *c != b'.').collect();
     let hexval = |c: u8| (c as char).to_digit(16);
-    if digits.len() % 2 != 0 {
+    if digits.len() & 1 == 1 {
         return Err(bad("note", format!("\"{s}\": odd number of hex digits")));
     }
     digits
@@ -418,6 +418,11 @@ fn parse_note(s: &str) -> Result<Vec<u8>, FlowParseError> {
             _ => Err(bad("note", format!("\"{s}\": not hex bytes"))),
         })
         .collect()
+}
+
+/// Whether bits `ofs..ofs+n` exist in `f`.
+fn fits(f: Field, ofs: u32, n: u32) -> bool {
+    n >= 1 && ofs.checked_add(n).is_some_and(|end| end <= f.width())
 }
 
 /// Checks actions against the rule they belong to, as OVS does when a
@@ -457,12 +462,15 @@ pub fn check_actions(actions: &[OfAction], m: &Match, table: u8) -> Result<(), F
                 if !prereq_ok(*dst, &m) {
                     return Err(lacks("load", *dst));
                 }
+                if !fits(*dst, *ofs, *n_bits) {
+                    return Err(bad("load", "bit range does not fit the field"));
+                }
                 dst.set_bits(&mut m.flow, *ofs, *n_bits, *value);
                 dst.set_bits(&mut m.mask, *ofs, *n_bits, u128::MAX);
             }
             OfAction::Move {
                 src,
-                src_ofs: _,
+                src_ofs,
                 dst,
                 dst_ofs,
                 n_bits,
@@ -472,6 +480,9 @@ pub fn check_actions(actions: &[OfAction], m: &Match, table: u8) -> Result<(), F
                 }
                 if !prereq_ok(*dst, &m) {
                     return Err(lacks("move", *dst));
+                }
+                if !fits(*src, *src_ofs, *n_bits) || !fits(*dst, *dst_ofs, *n_bits) {
+                    return Err(bad("move", "bit range does not fit the field"));
                 }
                 dst.set_bits(&mut m.mask, *dst_ofs, *n_bits, 0);
             }

@@ -642,7 +642,7 @@ fn context() -> impl Strategy<Value = (&'static str, Vec<Field>)> {
     ];
     proptest::sample::select(ctxs).prop_map(move |(name, mut fs)| {
         fs.extend(common.iter().copied());
-        if name != "" && name != "arp" && name != "rarp" {
+        if !name.is_empty() && name != "arp" && name != "rarp" {
             fs.extend(ip);
         }
         (name, fs)
@@ -660,7 +660,7 @@ fn value_mask(f: Field, r: u128, r2: u128, exact: bool) -> (u128, u128) {
         }
         Field::InPort => {
             let p = (r % 0xfeff) as u32 + 1;
-            let p = if r2 % 4 == 0 { ofp::LOCAL } else { p };
+            let p = if r2 & 3 == 0 { ofp::LOCAL } else { p };
             (p as u128, eff)
         }
         _ => {
@@ -726,4 +726,25 @@ proptest! {
         prop_assert_eq!(fm.matches, m);
         prop_assert_eq!(fm.priority, prio.unwrap_or(crate::flow_mod::DEFAULT_PRIORITY));
     }
+}
+
+#[test]
+fn check_actions_rejects_hand_built_out_of_range_bits() {
+    let load = OfAction::Load {
+        dst: Field::Reg(0),
+        ofs: 200,
+        n_bits: 4,
+        value: 1,
+    };
+    assert!(check_actions(&[load], &Match::ANY, 0).is_err());
+    let mv = OfAction::Move {
+        src: Field::Reg(0),
+        src_ofs: u32::MAX,
+        dst: Field::Reg(1),
+        dst_ofs: 0,
+        n_bits: 2,
+    };
+    assert!(check_actions(&[mv.clone()], &Match::ANY, 0).is_err());
+    // Printing such actions does not panic either.
+    let _ = format_actions(&[mv], &());
 }
