@@ -744,7 +744,7 @@ fn check_actions_rejects_hand_built_out_of_range_bits() {
         dst_ofs: 0,
         n_bits: 2,
     };
-    assert!(check_actions(&[mv.clone()], &Match::ANY, 0).is_err());
+    assert!(check_actions(std::slice::from_ref(&mv), &Match::ANY, 0).is_err());
     // Printing such actions does not panic either.
     let _ = format_actions(&[mv], &());
 }
