@@ -1,8 +1,8 @@
 //! Printing matches and actions in `ovs-ofctl dump-flows` form.
 
 use super::parse_actions::MOD_ACTIONS;
-use super::value::{format_masked, format_port, format_value, hex};
-use crate::field::Field;
+use super::value::{exact_mask, format_masked, format_port, format_value, hex};
+use crate::field::{Field, Format};
 use crate::flow::{Flow, Match};
 use crate::flow_mod::PortNames;
 use crate::ofaction::{ofp, OfAction, SetStyle};
@@ -236,11 +236,22 @@ fn format_action(a: &OfAction, ports: &dyn PortNames) -> String {
                     if full {
                         format!("set_field:{v}->{}", field.name())
                     } else {
-                        let mask = match field.format() {
-                            crate::field::Format::Port => hex(*mask),
-                            _ => format_value(*field, *mask, ports),
-                        };
-                        format!("set_field:{v}/{mask}->{}", field.name())
+                        // The match syntax (CIDR for IPs, hex masks for
+                        // numbers), except where a mask equal to the
+                        // field's storage would print as no mask at all.
+                        let vm = (*mask != exact_mask(*field))
+                            .then(|| format_masked(*field, value & mask, *mask, ports))
+                            .flatten();
+                        let vm = vm.unwrap_or_else(|| {
+                            let m = match field.format() {
+                                Format::Mac | Format::Ipv4 | Format::Ipv6 => {
+                                    format_value(*field, *mask, ports)
+                                }
+                                _ => hex(*mask),
+                            };
+                            format!("{v}/{m}")
+                        });
+                        format!("set_field:{vm}->{}", field.name())
                     }
                 }
             }

@@ -748,3 +748,28 @@ fn check_actions_rejects_hand_built_out_of_range_bits() {
     // Printing such actions does not panic either.
     let _ = format_actions(&[mv], &());
 }
+#[test]
+fn masked_and_nd_forms_print_like_ovs() {
+    let cases = [
+        (
+            "udp,tp_dst=0x50/0xfff0,nw_frag=first actions=mod_tp_src:5,set_field:0xb8/0xfc->nw_tos",
+            "udp,nw_frag=first,tp_dst=80/0xfff0 actions=mod_tp_src:5,set_field:184/0xfc->nw_tos",
+        ),
+        (
+            "ipv6,ipv6_label=0x12345,ipv6_src=::/ffff::ffff actions=set_field:fe80::/10->ipv6_dst",
+            "ipv6,ipv6_src=::/ffff::ffff,ipv6_label=0x12345 actions=set_field:fe80::/10->ipv6_dst",
+        ),
+        (
+            "icmp6,icmp_type=135,icmp_code=0,nd_target=fe80::1,nd_sll=00:00:00:00:00:01 actions=load:0->reg0[]",
+            "icmp6,icmpv6_type=135,icmpv6_code=0,nd_target=fe80::1,nd_sll=00:00:00:00:00:01 actions=load:0->NXM_NX_REG0[]",
+        ),
+        (
+            "vlan_tci=0x1000/0x1000,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=controller(max_len=0)",
+            "vlan_tci=0x1000/0x1000,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=CONTROLLER:0",
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(format_flow_mod(&add(input), &names()), want, "{input}");
+        round_trip(input);
+    }
+}
