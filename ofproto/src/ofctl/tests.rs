@@ -773,3 +773,88 @@ fn masked_and_nd_forms_print_like_ovs() {
         round_trip(input);
     }
 }
+
+fn random_action() -> impl Strategy<Value = OfAction> {
+    let reg = (0u8..16).prop_map(Field::Reg);
+    let range = (0u32..32).prop_flat_map(|ofs| (Just(ofs), 1..=32 - ofs));
+    prop_oneof![
+        (1u32..0xff00).prop_map(OfAction::Output),
+        proptest::sample::select(vec![
+            ofp::IN_PORT,
+            ofp::NORMAL,
+            ofp::FLOOD,
+            ofp::ALL,
+            ofp::LOCAL
+        ])
+        .prop_map(OfAction::Output),
+        any::<u16>().prop_map(|max_len| OfAction::Controller { max_len }),
+        (reg.clone(), any::<u32>(), any::<u32>()).prop_map(|(field, v, m)| {
+            let (value, mask) = if m == u32::MAX {
+                (v as u128, u32::MAX as u128)
+            } else {
+                ((v & m) as u128, m as u128)
+            };
+            OfAction::SetField {
+                field,
+                value,
+                mask,
+                style: SetStyle::SetField,
+            }
+        }),
+        (reg.clone(), range.clone(), any::<u128>()).prop_map(|(dst, (ofs, n_bits), v)| {
+            OfAction::Load {
+                dst,
+                ofs,
+                n_bits,
+                value: v & crate::field::ones(n_bits),
+            }
+        }),
+        (reg.clone(), reg, range, 0u32..32).prop_map(|(src, dst, (src_ofs, n_bits), d)| {
+            OfAction::Move {
+                src,
+                src_ofs,
+                dst,
+                dst_ofs: d.min(32 - n_bits),
+                n_bits,
+            }
+        }),
+        any::<bool>().prop_map(|pop| OfAction::StripVlan { pop }),
+        Just(OfAction::DecTtl),
+        (
+            proptest::option::of(1u32..0xff00),
+            proptest::option::of(0u8..255)
+        )
+            .prop_filter("one of port/table", |(p, t)| p.is_some() || t.is_some())
+            .prop_map(|(port, table)| OfAction::Resubmit { port, table }),
+        any::<u64>().prop_map(|id| OfAction::SetTunnel { id, wide: true }),
+        any::<u32>().prop_map(|id| OfAction::SetTunnel {
+            id: id as u64,
+            wide: false
+        }),
+        proptest::collection::vec(any::<u8>(), 0..8).prop_map(OfAction::Note),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn random_actions_round_trip(
+        mut acts in proptest::collection::vec(random_action(), 0..6),
+        meta in proptest::option::of((any::<u64>(), any::<u64>())),
+        goto in proptest::option::of(1u8..255),
+    ) {
+        if let Some((v, m)) = meta {
+            acts.push(OfAction::WriteMetadata { value: v & m, mask: m });
+        }
+        if let Some(t) = goto {
+            acts.push(OfAction::GotoTable(t));
+        }
+        let ports = names();
+        let text = format_actions(&acts, &ports);
+        let back = parse_actions(&text, &ports);
+        prop_assert_eq!(back.as_ref().ok(), Some(&acts), "{} -> {:?}", text, back);
+        let mut fm = FlowMod::new(C::Add);
+        fm.actions = acts;
+        let line = format_flow_mod(&fm, &ports);
+        prop_assert_eq!(parse_flow_mod(&line, C::Add, &ports).ok(), Some(fm));
+    }
+}
