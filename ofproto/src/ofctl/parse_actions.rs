@@ -442,9 +442,8 @@ pub fn check_actions(actions: &[OfAction], m: &Match, table: u8) -> Result<(), F
                 field,
                 value,
                 mask,
-                style,
+                style: _,
             } => {
-                let _ = style;
                 if !prereq_ok(*field, &m) {
                     return Err(lacks("set_field", *field));
                 }

@@ -1,7 +1,7 @@
 //! The match part of a flow: fields, protocol shorthands, prerequisites.
 
 use super::token::Tokens;
-use super::value::{exact_mask, maskable, parse_int_max, parse_masked};
+use super::value::{parse_int_max, parse_masked};
 use super::FlowParseError;
 use crate::field::{Field, Prereq};
 use crate::flow::Match;
@@ -146,7 +146,6 @@ impl<'p> MatchBuilder<'p> {
             }
             _ => {
                 let (val, mask) = parse_masked(f, key, v, self.ports)?;
-                debug_assert!(maskable(f) || mask == exact_mask(f));
                 self.apply(f, val, mask, key)?;
             }
         }
