@@ -657,7 +657,9 @@ impl Prereq {
             Prereq::Icmpv4 => ty(ethertype::IPV4) && proto(ipproto::ICMP),
             Prereq::Icmpv6 => ty(ethertype::IPV6) && proto(ipproto::ICMPV6),
             Prereq::Nd | Prereq::NdSolicit | Prereq::NdAdvert => {
-                let t = if mk.tp_src == 0xffff {
+                // ICMP type and code are 8-bit fields stored in tp_src /
+                // tp_dst, so a match on them has mask 0x00ff.
+                let t = if mk.tp_src & 0xff == 0xff {
                     Some(k.tp_src)
                 } else {
                     None
@@ -670,7 +672,7 @@ impl Prereq {
                 ty(ethertype::IPV6)
                     && proto(ipproto::ICMPV6)
                     && ok_type
-                    && mk.tp_dst == 0xffff
+                    && mk.tp_dst & 0xff == 0xff
                     && k.tp_dst == 0
             }
         }

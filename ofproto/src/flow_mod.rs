@@ -101,3 +101,14 @@ impl PortNames for [(u32, String)] {
             .map(|(_, n)| n.clone())
     }
 }
+
+/// A list of (number, name) pairs; `[(u32, String)]` itself is unsized and
+/// cannot be passed as `&dyn PortNames`, a `Vec` can.
+impl PortNames for Vec<(u32, String)> {
+    fn port_by_name(&self, name: &str) -> Option<u32> {
+        self.as_slice().port_by_name(name)
+    }
+    fn port_name(&self, port: u32) -> Option<String> {
+        self.as_slice().port_name(port)
+    }
+}

@@ -1,1 +1,0 @@
-//! ovs-ofctl flow syntax (being written).
