@@ -117,10 +117,12 @@ impl Emc {
     #[inline(always)]
     pub fn lookup(&self, key: &FlowKey, hash: u32) -> Option<&Arc<Megaflow>> {
         let r = self.set(hash);
-        self.slots[r]
-            .iter()
-            .find(|s| s.hash == hash && s.key == *key)
-            .and_then(Slot::live_flow)
+        for s in &self.slots[r] {
+            if s.hash == hash && s.key == *key {
+                return s.live_flow();
+            }
+        }
+        None
     }
 
     /// Probabilistic insertion after an EMC miss that the classifier

@@ -835,7 +835,8 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        // The fuzz target of the extractor: cheap, so many cases.
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
 
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {

@@ -94,12 +94,27 @@ impl FastPath {
         if n == 0 {
             return;
         }
-        // Stage 1: keys and EMC hashes for the whole burst.
+        // Stage 1: keys for the whole burst, then their EMC hashes. Two
+        // loops on purpose: hashing reads the key in 64-bit words right
+        // after extraction wrote it in 8/16/32-bit stores, which stalls on
+        // store-to-load forwarding (measured: ~15% of a burst); by the
+        // time the second loop runs the stores have drained.
+        // Headers are prefetched a few packets ahead of extraction.
+        const PREFETCH_AHEAD: usize = 4;
+        let pkts = batch.packets_mut();
+        for p in pkts.iter().take(PREFETCH_AHEAD) {
+            p.prefetch();
+        }
+        for i in 0..n {
+            if let Some(p) = pkts.get(i + PREFETCH_AHEAD) {
+                p.prefetch();
+            }
+            extract(&mut pkts[i], &mut self.keys[i]);
+        }
         let mut runts = 0u32;
         let mut malformed = 0u64;
-        for (i, pkt) in batch.packets_mut().iter_mut().enumerate() {
-            let key = &mut self.keys[i];
-            extract(pkt, key);
+        for (i, pkt) in batch.packets().iter().enumerate() {
+            let key = &self.keys[i];
             if key.parse_err != 0 {
                 if key.parse_err & parse_err::L2_TRUNCATED != 0 {
                     runts |= 1 << i;
@@ -115,13 +130,13 @@ impl FastPath {
         let mut todo = 0u32;
         let emc = &self.emc;
         let mut emc_hits = 0u64;
-        for i in 0..n {
+        for (i, slot) in flows.iter_mut().enumerate().take(n) {
             if runts & (1 << i) != 0 {
                 continue;
             }
             match emc.lookup(&self.keys[i], self.hashes[i]) {
                 Some(f) => {
-                    flows[i] = Some(f);
+                    *slot = Some(f);
                     emc_hits += 1;
                 }
                 None => todo |= 1 << i,
@@ -201,9 +216,10 @@ impl FastPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::DpAction;
+    use crate::actions::{DpAction, Masked, SetAction};
     use crate::key::FlowMask;
     use crate::wire::build;
+    use proptest::prelude::*;
     use std::net::Ipv4Addr;
 
     #[derive(Default)]
@@ -317,5 +333,151 @@ mod tests {
         fp.dpcls.insert(dst_flow(0x0a00_0002, 7)).unwrap();
         fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| {});
         assert_eq!(sink.out.last().unwrap().0, 7);
+    }
+
+    /// Verifies every checksum of an IPv4/IPv6 TCP/UDP frame (with
+    /// optional VLAN tags) with the independent reference implementation.
+    fn checksums_ok(frame: &[u8], key: &FlowKey, l3: usize, l4: usize) -> bool {
+        let ck = |c: &[&[u8]]| build::reference_checksum(c) == 0;
+        let l4b = &frame[l4..];
+        if key.eth_type == 0x0800 {
+            let ihl = (frame[l3] & 0x0f) as usize * 4;
+            let tot = u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]) as usize;
+            if !ck(&[&frame[l3..l3 + ihl]]) {
+                return false;
+            }
+            let seg = &frame[l4..l3 + tot];
+            if key.nw_proto == 17 && seg[6..8] == [0, 0] {
+                return true;
+            }
+            let pseudo = [
+                &frame[l3 + 12..l3 + 20],
+                &[0, key.nw_proto],
+                &(seg.len() as u16).to_be_bytes()[..],
+            ]
+            .concat();
+            ck(&[&pseudo, seg])
+        } else {
+            let plen = u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]) as usize;
+            let seg = &frame[l4..l3 + 40 + plen];
+            let _ = l4b;
+            let pseudo = [
+                &frame[l3 + 8..l3 + 40],
+                &(seg.len() as u32).to_be_bytes()[..],
+                &[0, 0, 0, key.nw_proto],
+            ]
+            .concat();
+            ck(&[&pseudo, seg])
+        }
+    }
+
+    fn masked<
+        T: Copy
+            + std::ops::BitAnd<Output = T>
+            + std::ops::BitOr<Output = T>
+            + std::ops::Not<Output = T>,
+    >(
+        old: T,
+        m: &Masked<T>,
+    ) -> T {
+        (old & !m.mask) | (m.value & m.mask)
+    }
+
+    proptest! {
+        // Property (b): a set action followed by re-extraction yields the
+        // set values, and every checksum is valid.
+        #[test]
+        fn set_then_reextract_gives_set_values(
+            v6 in any::<bool>(),
+            tcp in any::<bool>(),
+            vlans in 0usize..3,
+            ports in (any::<u16>(), any::<u16>()),
+            l3 in (any::<u32>(), any::<u32>(), any::<u8>(), 1u8..=255),
+            l3m in (any::<u32>(), any::<u32>(), any::<u8>(), any::<u8>()),
+            a6 in (any::<u128>(), any::<u128>(), any::<u128>(), any::<u128>()),
+            l4 in (any::<u16>(), any::<u16>(), any::<u16>(), any::<u16>()),
+            mac in (any::<[u8; 6]>(), any::<[u8; 6]>()),
+            payload in 0usize..40,
+        ) {
+            let (sm, dm) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+            let mut frame = match (v6, tcp) {
+                (false, false) => build::udp4(sm, dm, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), ports.0, ports.1, payload),
+                (false, true) => build::tcp4(sm, dm, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), ports.0, ports.1, 0x18, payload),
+                (true, false) => build::udp6(sm, dm, "fd00::1".parse().unwrap(), "fd00::2".parse().unwrap(), ports.0, ports.1, payload),
+                (true, true) => build::tcp6(sm, dm, "fd00::1".parse().unwrap(), "fd00::2".parse().unwrap(), ports.0, ports.1, 0x18, payload),
+            };
+            for i in 0..vlans {
+                frame = build::push_vlan(&frame, 0x8100, 10 + i as u16);
+            }
+            let mut pkt = Packet::from_bytes(&frame);
+            let mut before = FlowKey::ZERO;
+            extract(&mut pkt, &mut before);
+            prop_assert_eq!(before.parse_err, 0);
+            let eth = SetAction::Eth { src: Masked { value: mac.0, mask: [0xff, 0, 0xff, 0, 0xf0, 0x0f] }, dst: Masked::<[u8; 6]>::exact(mac.1) };
+            let l3set = if v6 {
+                SetAction::Ipv6 {
+                    src: Masked { value: a6.0.to_be_bytes(), mask: a6.1.to_be_bytes() },
+                    dst: Masked { value: a6.2.to_be_bytes(), mask: a6.3.to_be_bytes() },
+                    label: Masked { value: l3.0 & 0xfffff, mask: l3m.0 & 0xfffff },
+                    tclass: Masked { value: l3.2, mask: l3m.2 },
+                    hlimit: Masked { value: l3.3, mask: l3m.3 },
+                }
+            } else {
+                SetAction::Ipv4 {
+                    src: Masked { value: l3.0, mask: l3m.0 },
+                    dst: Masked { value: l3.1, mask: l3m.1 },
+                    tos: Masked { value: l3.2, mask: l3m.2 },
+                    ttl: Masked { value: l3.3, mask: l3m.3 },
+                }
+            };
+            let src = Masked { value: l4.0, mask: l4.1 };
+            let dst = Masked { value: l4.2, mask: l4.3 };
+            let l4set = if tcp { SetAction::Tcp { src, dst } } else { SetAction::Udp { src, dst } };
+            let actions = vec![
+                DpAction::Set(eth.clone()),
+                DpAction::Set(l3set.clone()),
+                DpAction::Set(l4set),
+                DpAction::Output(1),
+            ];
+            let mut sink = Collect::default();
+            execute(&actions, pkt, &mut sink);
+            prop_assert_eq!(sink.out.len(), 1);
+            let out = sink.out.pop().unwrap().1;
+            let mut p2 = Packet::from_bytes(&out);
+            let mut after = FlowKey::ZERO;
+            extract(&mut p2, &mut after);
+            prop_assert_eq!(after.parse_err, 0);
+            let mut want = before;
+            if let SetAction::Eth { src, dst } = &eth {
+                for i in 0..6 {
+                    want.eth_src[i] = masked(before.eth_src[i], &Masked { value: src.value[i], mask: src.mask[i] });
+                    want.eth_dst[i] = masked(before.eth_dst[i], &Masked { value: dst.value[i], mask: dst.mask[i] });
+                }
+            }
+            match &l3set {
+                SetAction::Ipv4 { src, dst, tos, ttl } => {
+                    want.nw_src = masked(before.nw_src, src);
+                    want.nw_dst = masked(before.nw_dst, dst);
+                    want.nw_tos = masked(before.nw_tos, tos);
+                    want.nw_ttl = masked(before.nw_ttl, ttl);
+                }
+                SetAction::Ipv6 { src, dst, label, tclass, hlimit } => {
+                    let m16 = |o: [u8; 16], m: &Masked<[u8; 16]>| {
+                        let wide = Masked { value: u128::from_be_bytes(m.value), mask: u128::from_be_bytes(m.mask) };
+                        masked(u128::from_be_bytes(o), &wide)
+                    };
+                    want.ipv6_src = m16(before.ipv6_src, src).to_be_bytes();
+                    want.ipv6_dst = m16(before.ipv6_dst, dst).to_be_bytes();
+                    want.ipv6_label = masked(before.ipv6_label, label);
+                    want.nw_tos = masked(before.nw_tos, tclass);
+                    want.nw_ttl = masked(before.nw_ttl, hlimit);
+                }
+                _ => unreachable!(),
+            }
+            want.tp_src = masked(before.tp_src, &src);
+            want.tp_dst = masked(before.tp_dst, &dst);
+            prop_assert_eq!(after, want);
+            prop_assert!(checksums_ok(&out, &after, p2.md.l3_ofs as usize, p2.md.l4_ofs as usize));
+        }
     }
 }

@@ -14,4 +14,5 @@ pub mod flow_mod;
 pub mod ofaction;
 pub mod ofctl;
 pub mod table;
+pub mod trace;
 pub mod xlate;
