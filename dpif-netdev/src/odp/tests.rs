@@ -810,6 +810,23 @@ fn random_push(r: &mut Rng) -> TnlPush {
     }
 }
 
+#[test]
+fn fully_wildcarded_flow_round_trips() {
+    // Found by flow_round_trip (seed 14397730441756431462): a mask that
+    // keeps no bit prints an empty key.
+    let f = Megaflow::new(
+        &FlowKey::ZERO,
+        FlowMask::default(),
+        vec![DpAction::Output(3)],
+        1,
+    );
+    f.stats.add(3, 200, 10, 0);
+    let s = format_flow(&f, 20);
+    let (k, m, a) = parse_flow(&s).unwrap();
+    assert_eq!((k, m, a), (f.key, f.mask, f.actions.clone()), "{s}");
+    assert_eq!(parse_flow("actions:drop").unwrap().2, vec![]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
