@@ -485,6 +485,9 @@ impl std::fmt::Debug for Packet {
 /// in steady state. Foreign packets given to `free` are released and
 /// their boxes freed (the DPDK driver keeps its own recycling).
 pub struct PacketPool {
+    // Boxes on purpose: a spare is handed out as a `Packet` (a box) with no
+    // allocation, which a `Vec<PacketInner>` could not do.
+    #[allow(clippy::vec_box)]
     free: Vec<Box<PacketInner>>,
     buf_size: usize,
     max_free: usize,
