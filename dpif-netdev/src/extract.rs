@@ -100,16 +100,19 @@ pub fn extract_frame(frame: &[u8], md: &PacketMeta, key: &mut FlowKey) -> (u16, 
     key.recirc_id = md.recirc_id;
     key.dp_hash = md.dp_hash;
     let t = &md.tunnel;
-    key.tun_id = t.tun_id;
-    key.tun_ipv4_src = t.ipv4_src;
-    key.tun_ipv4_dst = t.ipv4_dst;
-    key.tun_ipv6_src = t.ipv6_src;
-    key.tun_ipv6_dst = t.ipv6_dst;
-    key.tun_tp_src = t.tp_src;
-    key.tun_tp_dst = t.tp_dst;
-    key.tun_flags = t.flags;
-    key.tun_tos = t.tos;
-    key.tun_ttl = t.ttl;
+    // Most packets were not tunnelled: skip copying 56 zero bytes.
+    if t.is_set() || t.tun_id != 0 {
+        key.tun_id = t.tun_id;
+        key.tun_ipv4_src = t.ipv4_src;
+        key.tun_ipv4_dst = t.ipv4_dst;
+        key.tun_ipv6_src = t.ipv6_src;
+        key.tun_ipv6_dst = t.ipv6_dst;
+        key.tun_tp_src = t.tp_src;
+        key.tun_tp_dst = t.tp_dst;
+        key.tun_flags = t.flags;
+        key.tun_tos = t.tos;
+        key.tun_ttl = t.ttl;
+    }
 
     let Some(eth) = arr::<14>(frame, 0) else {
         key.parse_err = parse_err::L2_TRUNCATED;
