@@ -187,7 +187,10 @@ impl PrefixTrie {
             let b = ((addr >> (127 - d)) & 1) as usize;
             let c = self.nodes[n].children[b];
             if c == 0 {
-                return (plens, d + 1);
+                // The packet's bit `d` decided only if a longer prefix
+                // goes the other way; below a leaf nothing is longer.
+                let leaf = self.nodes[n].children == [0, 0];
+                return (plens, if leaf { d } else { d + 1 });
             }
             n = c as usize;
             if self.nodes[n].count > 0 {
@@ -518,6 +521,24 @@ mod tests {
         // of nw_dst decides.
         assert_eq!(c.lookup(&pkt(0x0a00_0001), &mut wc).unwrap().priority, 1);
         assert_eq!(wc.key.nw_dst, 0x8000_0000);
+    }
+
+    #[test]
+    fn a_prefix_with_nothing_longer_below_it_costs_no_extra_bit() {
+        // A /32 elsewhere makes the /32 subtable come first; the packet's
+        // trie walk ends at the /24 leaf, so the /32 subtable is skipped
+        // on 24 bits, not 25 (as OVS's trie_lookup_value does).
+        let mut c = Classifier::new();
+        c.insert(rule(320, dst_prefix(0xc0a8_0001, 32)));
+        c.insert(rule(240, dst_prefix(0x0a01_0200, 24)));
+        let mut wc = Flow::ZERO;
+        assert_eq!(c.lookup(&pkt(0x0a01_0285), &mut wc).unwrap().priority, 240);
+        assert_eq!(wc.key.nw_dst, 0xffff_ff00);
+        // Where a longer prefix goes the other way, the bit is needed.
+        c.insert(rule(250, dst_prefix(0x0a01_0200, 25)));
+        let mut wc = Flow::ZERO;
+        assert_eq!(c.lookup(&pkt(0x0a01_0285), &mut wc).unwrap().priority, 240);
+        assert_eq!(wc.key.nw_dst, 0xffff_ff80);
     }
 
     #[test]
