@@ -1,0 +1,511 @@
+//! The userspace datapath: PMD threads, upcall handlers and the
+//! revalidator, started together over a set of ports and a translator.
+//!
+//! Receive queues are assigned to PMDs round-robin in port order. Every
+//! PMD can transmit on every port. The datapath's clock is milliseconds
+//! since it started ([`Datapath::now_ms`]); megaflow and rule stats use it,
+//! and the bridge layer should too.
+//!
+//! # Thread safety
+//! `Datapath` methods are called from the control thread. They talk to
+//! PMDs by message and read their single-writer counters; slow-path state
+//! (ukeys) sits behind mutexes that the fast path never touches.
+
+use crate::pmd::{AssignedRxq, DpPortTx, PmdMsg, PmdSettings, PmdShared, PmdThread, Upcall};
+use crate::port::{PortStats, RxQueue, TxPort};
+use crate::revalidator::{revalidate, RevalStats};
+use crate::stats::{PmdStats, PmdStatsSnapshot};
+use crate::upcall::{handler_loop, Translator};
+use crossbeam::channel::{bounded, Receiver};
+use dpif_netdev::key::FlowKey;
+use dpif_netdev::megaflow::StatsSnapshot;
+use dpif_netdev::{DropReason, Megaflow};
+use ofproto::table::Rule;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Datapath settings (the `[pmd]` config section).
+#[derive(Clone, Debug)]
+pub struct DatapathConfig {
+    /// One PMD thread per core listed.
+    pub cores: Vec<usize>,
+    /// EMC entries per PMD.
+    pub emc_entries: usize,
+    /// EMC inverse insertion probability.
+    pub emc_insert_inv_prob: u32,
+    /// Upcall handler threads.
+    pub handler_threads: usize,
+    /// Megaflows idle this long are removed.
+    pub max_idle_ms: u64,
+    /// How often the revalidator runs.
+    pub revalidate_interval_ms: u64,
+    /// Megaflows per PMD at most.
+    pub flow_limit: usize,
+    /// Capacity of the upcall queue shared by all PMDs.
+    pub upcall_queue: usize,
+    /// Whether to pin PMD threads to their cores.
+    pub pin: bool,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig {
+            cores: vec![0],
+            emc_entries: dpif_netdev::emc::DEFAULT_ENTRIES,
+            emc_insert_inv_prob: dpif_netdev::emc::DEFAULT_INSERT_INV_PROB,
+            handler_threads: 1,
+            max_idle_ms: 10_000,
+            revalidate_interval_ms: 500,
+            flow_limit: 200_000,
+            upcall_queue: 4096,
+            pin: true,
+        }
+    }
+}
+
+/// A port handed to the datapath.
+pub struct PortSpec {
+    /// Datapath port number (unique across bridges).
+    pub odp: u32,
+    /// Name.
+    pub name: String,
+    /// Receive queues (may be empty for a transmit-only port).
+    pub rxqs: Vec<Box<dyn RxQueue>>,
+    /// Whether the receive queues end (non-looping capture).
+    pub finite: bool,
+    /// Transmit side.
+    pub tx: Arc<dyn TxPort>,
+    /// Counters.
+    pub stats: Arc<PortStats>,
+}
+
+/// Errors starting the datapath.
+#[derive(Debug, thiserror::Error)]
+pub enum DatapathError {
+    /// A configured core does not exist on this machine.
+    #[error("pmd.cores: core {core} does not exist (this machine has cores {available:?})")]
+    NoSuchCore {
+        /// The core asked for.
+        core: usize,
+        /// The cores there are.
+        available: Vec<usize>,
+    },
+    /// No PMD core configured.
+    #[error("pmd.cores: at least one core is needed")]
+    NoCores,
+    /// A thread could not be started.
+    #[error("cannot start thread: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// What the slow path remembers of an installed megaflow (OVS's ukey).
+pub struct Ukey {
+    /// PMD it is installed in.
+    pub pmd: usize,
+    /// The key of the packet that created it (re-translated on changes).
+    pub key: FlowKey,
+    /// The megaflow.
+    pub flow: Arc<Megaflow>,
+    /// Rules it was translated through.
+    pub rules: Vec<Arc<Rule>>,
+    /// Translator version it was translated with.
+    pub version: u64,
+    /// Stats already pushed to the rules.
+    pub pushed: StatsSnapshot,
+    /// Datapath clock when it was made.
+    pub created: u64,
+}
+
+/// State shared by the datapath's threads.
+pub struct Shared {
+    /// Set to stop every thread.
+    pub exit: Arc<AtomicBool>,
+    /// Misses from every PMD.
+    pub upcall_rx: Receiver<Upcall>,
+    /// The PMDs.
+    pub pmds: Vec<PmdShared>,
+    /// The slow path.
+    pub translator: Arc<dyn Translator>,
+    /// Handlers hold it for reading from translation to install; table
+    /// changes hold it for writing.
+    pub slow_path: RwLock<()>,
+    /// Installed megaflows by ufid.
+    pub ukeys: Mutex<HashMap<u128, Ukey>>,
+    /// Next megaflow id.
+    pub next_ufid: AtomicU64,
+    /// Settings.
+    pub config: DatapathConfig,
+    /// Serialises revalidation passes.
+    pub reval_lock: Mutex<()>,
+    /// The datapath clock's origin.
+    pub start: Instant,
+}
+
+impl Shared {
+    /// Milliseconds since the datapath started (never 0).
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Returns once every PMD has applied every message sent before.
+    pub fn sync_pmds(&self) {
+        let waits: Vec<_> = self
+            .pmds
+            .iter()
+            .filter_map(|p| {
+                let (tx, rx) = bounded(1);
+                p.inbox.send(PmdMsg::Sync(tx)).ok().map(|_| rx)
+            })
+            .collect();
+        for rx in waits {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Information about a port, for dumps and stats.
+#[derive(Clone)]
+pub struct PortInfo {
+    /// Datapath number.
+    pub odp: u32,
+    /// Name.
+    pub name: String,
+    /// Counters.
+    pub stats: Arc<PortStats>,
+    /// Transmit side (flushed at exit).
+    pub tx: Arc<dyn TxPort>,
+}
+
+/// The running datapath.
+pub struct Datapath {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    ports: Vec<PortInfo>,
+    finite_total: u64,
+    baselines: Mutex<Vec<PmdStatsSnapshot>>,
+}
+
+/// Estimated TSC cycles per nanosecond, from the CPU's nominal clock
+/// (`cpu MHz` in /proc/cpuinfo; 1.0 when unknown, i.e. cycles = ns).
+/// PMD busy/idle time is measured with the monotonic clock and reported
+/// in cycles with this factor, which avoids `rdtsc` (an `unsafe`
+/// intrinsic) outside the FFI and buffer modules.
+pub fn cycles_per_ns() -> f64 {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("cpu MHz"))
+                .and_then(|l| l.split(':').nth(1))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .map(|mhz| mhz / 1000.0)
+        .unwrap_or(1.0)
+}
+
+impl Datapath {
+    /// Starts PMD, handler and revalidator threads.
+    pub fn start(
+        config: DatapathConfig,
+        ports: Vec<PortSpec>,
+        translator: Arc<dyn Translator>,
+    ) -> Result<Datapath, DatapathError> {
+        if config.cores.is_empty() {
+            return Err(DatapathError::NoCores);
+        }
+        let available: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        for &core in &config.cores {
+            if !available.contains(&core) {
+                return Err(DatapathError::NoSuchCore { core, available });
+            }
+        }
+        let exit = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let (upcall_tx, upcall_rx) = bounded(config.upcall_queue.max(1));
+
+        // Port table indexed by datapath number, and rxq assignment.
+        let max_odp = ports.iter().map(|p| p.odp).max().unwrap_or(0) as usize;
+        let mut table: Vec<Option<DpPortTx>> = vec![None; max_odp + 1];
+        let mut infos = Vec::new();
+        let n_pmds = config.cores.len();
+        let mut assigned: Vec<Vec<AssignedRxq>> = (0..n_pmds).map(|_| Vec::new()).collect();
+        let mut finite_total = 0u64;
+        let mut next = 0usize;
+        for p in ports {
+            table[p.odp as usize] = Some(DpPortTx {
+                odp: p.odp,
+                tx: p.tx.clone(),
+                stats: p.stats.clone(),
+            });
+            infos.push(PortInfo {
+                odp: p.odp,
+                name: p.name.clone(),
+                stats: p.stats.clone(),
+                tx: p.tx.clone(),
+            });
+            for (qid, q) in p.rxqs.into_iter().enumerate() {
+                if p.finite {
+                    finite_total += 1;
+                }
+                assigned[next % n_pmds].push(AssignedRxq {
+                    odp: p.odp,
+                    name: p.name.clone(),
+                    qid,
+                    queue: q,
+                    finite: p.finite,
+                });
+                next += 1;
+            }
+        }
+        let table = Arc::new(table);
+
+        let mut pmds = Vec::new();
+        let mut inboxes = Vec::new();
+        for (i, &core) in config.cores.iter().enumerate() {
+            let (tx, rx) = bounded(65536);
+            pmds.push(PmdShared {
+                id: i,
+                core: Some(core),
+                stats: Arc::new(PmdStats::default()),
+                drops: Arc::new(std::array::from_fn(|_| AtomicU64::new(0))),
+                inbox: tx,
+                finite_done: Arc::new(AtomicU64::new(0)),
+                rxqs: assigned[i].iter().map(|q| (q.name.clone(), q.qid)).collect(),
+            });
+            inboxes.push(rx);
+        }
+        let settings = PmdSettings {
+            emc_entries: config.emc_entries,
+            emc_insert_inv_prob: config.emc_insert_inv_prob,
+        };
+        let cpn = cycles_per_ns();
+        let mut threads = Vec::new();
+        for ((shared_pmd, rxqs), inbox) in pmds.iter().zip(assigned).zip(inboxes) {
+            let pmd = PmdThread::new(
+                shared_pmd,
+                &settings,
+                rxqs,
+                table.clone(),
+                inbox,
+                upcall_tx.clone(),
+                exit.clone(),
+                start,
+                cpn,
+            );
+            let core = shared_pmd.core;
+            let pin = config.pin;
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("pmd-c{:02}", core.unwrap_or(0)))
+                    .spawn(move || {
+                        if let (true, Some(c)) = (pin, core) {
+                            if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                                tracing::warn!(core = c, "could not pin PMD thread");
+                            }
+                        }
+                        pmd.run()
+                    })?,
+            );
+        }
+        drop(upcall_tx);
+        let shared = Arc::new(Shared {
+            exit,
+            upcall_rx,
+            pmds,
+            translator,
+            slow_path: RwLock::new(()),
+            ukeys: Mutex::new(HashMap::new()),
+            next_ufid: AtomicU64::new(1),
+            config: config.clone(),
+            reval_lock: Mutex::new(()),
+            start,
+        });
+        for i in 0..config.handler_threads.max(1) {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("handler{i}"))
+                    .spawn(move || handler_loop(s))?,
+            );
+        }
+        let s = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("revalidator".into())
+                .spawn(move || crate::revalidator::revalidator_loop(s))?,
+        );
+        let n = shared.pmds.len();
+        Ok(Datapath {
+            shared,
+            threads,
+            ports: infos,
+            finite_total,
+            baselines: Mutex::new(vec![PmdStatsSnapshot::default(); n]),
+        })
+    }
+
+    /// Milliseconds since the datapath started (its stats clock).
+    pub fn now_ms(&self) -> u64 {
+        self.shared.now_ms()
+    }
+
+    /// The ports.
+    pub fn ports(&self) -> &[PortInfo] {
+        &self.ports
+    }
+
+    /// The PMDs' cores and receive queues.
+    pub fn pmd_rxqs(&self) -> Vec<(Option<usize>, Vec<(String, usize)>)> {
+        self.shared
+            .pmds
+            .iter()
+            .map(|p| (p.core, p.rxqs.clone()))
+            .collect()
+    }
+
+    /// Per-PMD counters since the last [`Datapath::clear_pmd_stats`],
+    /// fresh (every PMD publishes before answering).
+    pub fn pmd_stats(&self) -> Vec<(Option<usize>, PmdStatsSnapshot)> {
+        self.shared.sync_pmds();
+        let base = self.baselines.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared
+            .pmds
+            .iter()
+            .zip(base.iter())
+            .map(|(p, b)| (p.core, p.stats.snapshot().since(b)))
+            .collect()
+    }
+
+    /// Resets what [`Datapath::pmd_stats`] reports.
+    pub fn clear_pmd_stats(&self) {
+        self.shared.sync_pmds();
+        let mut base = self.baselines.lock().unwrap_or_else(|e| e.into_inner());
+        for (b, p) in base.iter_mut().zip(&self.shared.pmds) {
+            *b = p.stats.snapshot();
+        }
+    }
+
+    /// Datapath drop counters by reason (all PMDs), non-zero ones only.
+    pub fn drop_stats(&self) -> Vec<(DropReason, u64)> {
+        DropReason::ALL
+            .iter()
+            .map(|r| {
+                let n = self
+                    .shared
+                    .pmds
+                    .iter()
+                    .map(|p| p.drops[*r as usize].load(Ordering::Relaxed))
+                    .sum();
+                (*r, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Every installed megaflow, with the index of its PMD.
+    pub fn dump_flows(&self) -> Vec<(usize, Arc<Megaflow>)> {
+        let mut out = Vec::new();
+        for p in &self.shared.pmds {
+            let (tx, rx) = bounded(1);
+            if p.inbox.send(PmdMsg::Dump(tx)).is_ok() {
+                if let Ok(flows) = rx.recv_timeout(Duration::from_secs(5)) {
+                    out.extend(flows.into_iter().map(|f| (p.id, f)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Returns once every PMD has no upcall pending and has flushed its
+    /// output. Call after injecting packets, to see them fully processed.
+    pub fn drain(&self) {
+        let waits: Vec<_> = self
+            .shared
+            .pmds
+            .iter()
+            .filter_map(|p| {
+                let (tx, rx) = bounded(1);
+                p.inbox.send(PmdMsg::Drain(tx)).ok().map(|_| rx)
+            })
+            .collect();
+        for rx in waits {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        }
+    }
+
+    /// Runs `change` (a change to the OpenFlow tables) under the slow-path
+    /// write lock, then revalidates every megaflow and waits until every
+    /// PMD has applied the result: when this returns, no packet is
+    /// forwarded by a megaflow made from the old tables.
+    pub fn change_tables<R>(&self, change: impl FnOnce() -> R) -> R {
+        let r = {
+            let _w = self
+                .shared
+                .slow_path
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            change()
+        };
+        revalidate(&self.shared, true);
+        r
+    }
+
+    /// One revalidation pass now (waits for the PMDs to apply it).
+    pub fn revalidate_now(&self) -> RevalStats {
+        revalidate(&self.shared, true)
+    }
+
+    /// Sets every PMD's EMC inverse insertion probability.
+    pub fn set_emc_insert_inv_prob(&self, p: u32) {
+        for pmd in &self.shared.pmds {
+            let _ = pmd.inbox.send(PmdMsg::SetEmcInsertInvProb(p));
+        }
+    }
+
+    /// Whether every finite receive queue (non-looping capture) has ended.
+    /// False when there is none.
+    pub fn finite_rx_done(&self) -> bool {
+        let done: u64 = self
+            .shared
+            .pmds
+            .iter()
+            .map(|p| p.finite_done.load(Ordering::Acquire))
+            .sum();
+        self.finite_total > 0 && done >= self.finite_total
+    }
+
+    /// Whether any receive queue is finite.
+    pub fn has_finite_rx(&self) -> bool {
+        self.finite_total > 0
+    }
+
+    /// Stops every thread, then flushes every port.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.exit.store(true, Ordering::Release);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        for p in &self.ports {
+            p.tx.flush();
+        }
+    }
+}
+
+impl Drop for Datapath {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.shutdown();
+        }
+    }
+}

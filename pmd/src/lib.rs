@@ -1,0 +1,20 @@
+//! # pmd: the running datapath
+//!
+//! PMD threads ([`pmd`]), upcall handlers ([`upcall`]), the revalidator
+//! ([`revalidator`]) and the datapath that starts them over a set of ports
+//! ([`datapath`]); the port interface ([`port`]) and the pure-Rust port
+//! drivers: pcap files, dummy ports fed by `netdev-dummy/receive`, and
+//! in-memory rings for tests and benchmarks.
+
+#![deny(missing_docs)]
+
+pub mod datapath;
+pub mod pmd;
+pub mod port;
+pub mod revalidator;
+pub mod stats;
+pub mod upcall;
+
+pub use datapath::{Datapath, DatapathConfig, DatapathError, PortSpec};
+pub use port::{PortStats, RxQueue, TxPort};
+pub use upcall::{TranslateError, Translation, Translator};

@@ -1,0 +1,474 @@
+//! A PMD (poll-mode driver) thread: polls its receive queues and runs every
+//! burst through its own fast path, pinned to one core.
+//!
+//! The loop, once per iteration:
+//! 1. apply messages from the inbox (install / replace / remove megaflows,
+//!    upcall results with their packets, dumps, barriers) — this is the
+//!    only way anyone changes the PMD's EMC and classifier;
+//! 2. poll every receive queue once: a burst of up to 32 goes through
+//!    extract → EMC → dpcls → execute ([`FastPath`]); misses are queued to
+//!    the upcall handlers (a full queue drops and counts, never blocks);
+//! 3. recirculated packets go through again, at most
+//!    [`MAX_RECIRC_DEPTH`] passes;
+//! 4. per-port transmit batches are flushed;
+//! 5. barriers whose condition now holds are answered; housekeeping
+//!    (EMC sweep, subtable ranking) runs every so often.
+//!
+//! # Thread safety
+//! The PMD owns its fast path, queues, pool and sink outright (`&mut self`
+//! in its own thread). Others reach it only through its bounded inbox
+//! (crossbeam channel) and read its [`PmdStats`] (single-writer atomics).
+
+use crate::port::{PortStats, RxQueue, TxPort};
+use crate::stats::PmdStats;
+use crossbeam::channel::{Receiver, Sender, TrySendError};
+use dpif_netdev::dpcls::DpclsError;
+use dpif_netdev::execute::{execute, ActionSink, TxBatches};
+use dpif_netdev::key::FlowKey;
+use dpif_netdev::packet::{Packet, PacketBatch, PacketPool, DEFAULT_BUF_SIZE, MAX_BURST};
+use dpif_netdev::pipeline::FastPath;
+use dpif_netdev::{DropReason, Megaflow};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Recirculation passes allowed per packet (OVS's MAX_RECIRC_DEPTH).
+pub const MAX_RECIRC_DEPTH: usize = 6;
+
+/// A miss on its way to an upcall handler.
+pub struct Upcall {
+    /// Index of the PMD that missed.
+    pub pmd: usize,
+    /// The packet's flow key.
+    pub key: FlowKey,
+    /// The packet.
+    pub packet: Packet,
+}
+
+/// A message to a PMD thread.
+pub enum PmdMsg {
+    /// Install `flow` (or use the identical one already installed) and run
+    /// the upcalled `packets` through it. `install` is false when the flow
+    /// limit is reached: the packets are still executed.
+    Install {
+        /// The megaflow.
+        flow: Arc<Megaflow>,
+        /// The packets that missed, in arrival order.
+        packets: Vec<Packet>,
+        /// Whether to install it in the classifier.
+        install: bool,
+    },
+    /// The handler could not translate these packets: drop and count them.
+    UpcallFailed {
+        /// The packets.
+        packets: Vec<Packet>,
+    },
+    /// Remove this megaflow if it is still installed.
+    Remove(Arc<Megaflow>),
+    /// Replace `old` (if still installed) by `new`.
+    Replace {
+        /// The megaflow to take out.
+        old: Arc<Megaflow>,
+        /// Its replacement (same key and mask).
+        new: Arc<Megaflow>,
+    },
+    /// Send the installed megaflows.
+    Dump(Sender<Vec<Arc<Megaflow>>>),
+    /// Answer once every message before this one has been applied.
+    Sync(Sender<()>),
+    /// Answer once no upcall of this PMD is pending and its transmit
+    /// batches are flushed (used after injecting packets, and at exit).
+    Drain(Sender<()>),
+    /// Set the EMC's inverse insertion probability.
+    SetEmcInsertInvProb(u32),
+}
+
+/// A receive queue assigned to a PMD, with the datapath port it belongs to.
+pub struct AssignedRxq {
+    /// Datapath port number.
+    pub odp: u32,
+    /// Port name (for logs and `pmd-rxq-show`).
+    pub name: String,
+    /// Queue id within the port.
+    pub qid: usize,
+    /// The queue.
+    pub queue: Box<dyn RxQueue>,
+    /// Whether the queue ends (non-looping capture).
+    pub finite: bool,
+}
+
+/// The transmit side of a datapath port.
+#[derive(Clone)]
+pub struct DpPortTx {
+    /// Datapath port number.
+    pub odp: u32,
+    /// The port's transmit side.
+    pub tx: Arc<dyn TxPort>,
+    /// The port's counters.
+    pub stats: Arc<PortStats>,
+}
+
+/// What the datapath shares with a PMD thread.
+pub struct PmdShared {
+    /// Index of the PMD.
+    pub id: usize,
+    /// The core it is pinned to.
+    pub core: Option<usize>,
+    /// Counters.
+    pub stats: Arc<PmdStats>,
+    /// Drop counters by reason (index: `DropReason as usize`).
+    pub drops: Arc<[AtomicU64; DropReason::ALL.len()]>,
+    /// The inbox.
+    pub inbox: Sender<PmdMsg>,
+    /// Finite receive queues of this PMD that have ended.
+    pub finite_done: Arc<AtomicU64>,
+    /// Receive queues assigned, for `pmd-rxq-show`: (port, qid).
+    pub rxqs: Vec<(String, usize)>,
+}
+
+/// The PMD's action sink: per-port transmit batches, recirculation, drops
+/// counted by reason with buffers recycled into the PMD's pool.
+struct PmdSink {
+    tx: TxBatches,
+    pool: PacketPool,
+    recirc: Vec<Packet>,
+    drops: [u64; DropReason::ALL.len()],
+    userspace: u64,
+}
+
+impl ActionSink for PmdSink {
+    #[inline]
+    fn output(&mut self, port: u32, pkt: Packet) {
+        self.tx.output(port, pkt);
+    }
+    fn recirculate(&mut self, pkt: Packet) {
+        self.recirc.push(pkt);
+    }
+    fn userspace(&mut self, pkt: Packet, _cookie: u64) {
+        // No controller channel yet: counted and dropped.
+        self.userspace += 1;
+        self.drops[DropReason::NoController as usize] += 1;
+        self.pool.free(pkt);
+    }
+    fn dropped(&mut self, pkt: Packet, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+        self.pool.free(pkt);
+    }
+    fn free(&mut self, pkt: Packet) {
+        self.pool.free(pkt);
+    }
+}
+
+/// Settings of a PMD thread.
+#[derive(Clone, Debug)]
+pub struct PmdSettings {
+    /// EMC entries.
+    pub emc_entries: usize,
+    /// EMC inverse insertion probability.
+    pub emc_insert_inv_prob: u32,
+}
+
+/// A PMD thread's state (lives on its own thread).
+pub struct PmdThread {
+    id: usize,
+    fp: FastPath,
+    rxqs: Vec<AssignedRxq>,
+    finite_seen: Vec<bool>,
+    ports: Arc<Vec<Option<DpPortTx>>>,
+    inbox: Receiver<PmdMsg>,
+    upcalls: Sender<Upcall>,
+    stats: Arc<PmdStats>,
+    drops: Arc<[AtomicU64; DropReason::ALL.len()]>,
+    finite_done: Arc<AtomicU64>,
+    sink: PmdSink,
+    pending_upcalls: usize,
+    drains: Vec<Sender<()>>,
+    exit: Arc<AtomicBool>,
+    start: Instant,
+    cycles_per_ns: f64,
+}
+
+impl PmdThread {
+    /// A PMD with its queues, the port table (indexed by datapath port),
+    /// its inbox and the upcall queue.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        shared: &PmdShared,
+        settings: &PmdSettings,
+        rxqs: Vec<AssignedRxq>,
+        ports: Arc<Vec<Option<DpPortTx>>>,
+        inbox: Receiver<PmdMsg>,
+        upcalls: Sender<Upcall>,
+        exit: Arc<AtomicBool>,
+        start: Instant,
+        cycles_per_ns: f64,
+    ) -> PmdThread {
+        PmdThread {
+            id: shared.id,
+            fp: FastPath::new(
+                settings.emc_entries,
+                settings.emc_insert_inv_prob,
+                shared.id as u32 + 1,
+            ),
+            finite_seen: vec![false; rxqs.len()],
+            rxqs,
+            ports,
+            inbox,
+            upcalls,
+            stats: shared.stats.clone(),
+            drops: shared.drops.clone(),
+            finite_done: shared.finite_done.clone(),
+            sink: PmdSink {
+                tx: TxBatches::new(),
+                pool: PacketPool::new(DEFAULT_BUF_SIZE, 4096),
+                recirc: Vec::with_capacity(MAX_BURST),
+                drops: [0; DropReason::ALL.len()],
+                userspace: 0,
+            },
+            pending_upcalls: 0,
+            drains: Vec::new(),
+            exit,
+            start,
+            cycles_per_ns,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Runs the loop until the exit flag is set, then flushes.
+    pub fn run(mut self) {
+        let mut batch = PacketBatch::new();
+        let mut iter: u64 = 0;
+        let mut last_rank = Instant::now();
+        while !self.exit.load(Ordering::Acquire) {
+            let t0 = Instant::now();
+            let now = self.now_ms();
+            self.handle_messages(now);
+            let mut rx = 0;
+            for q in 0..self.rxqs.len() {
+                let n = {
+                    let AssignedRxq { queue, odp, .. } = &mut self.rxqs[q];
+                    let n = queue.rx_burst(&mut batch, &mut self.sink.pool);
+                    for p in batch.packets_mut() {
+                        p.md.in_port = *odp;
+                    }
+                    n
+                };
+                if n > 0 {
+                    rx += n;
+                    self.process(&mut batch, now);
+                } else if self.rxqs[q].finite
+                    && !self.finite_seen[q]
+                    && self.rxqs[q].queue.is_exhausted()
+                {
+                    self.finite_seen[q] = true;
+                    self.finite_done.fetch_add(1, Ordering::Release);
+                }
+            }
+            self.recirculate(&mut batch, now);
+            self.flush_tx();
+            self.answer_drains();
+            iter += 1;
+            let s = &self.stats;
+            PmdStats::bump(&s.iterations, 1);
+            let cycles = (t0.elapsed().as_nanos() as f64 * self.cycles_per_ns) as u64;
+            if rx > 0 {
+                PmdStats::bump(&s.rx_packets, rx as u64);
+                PmdStats::bump(&s.busy_iterations, 1);
+                PmdStats::bump(&s.busy_cycles, cycles);
+            } else {
+                PmdStats::bump(&s.idle_cycles, cycles);
+            }
+            if iter % 1024 == 0 {
+                self.housekeeping(&mut last_rank);
+            }
+        }
+        self.flush_tx();
+        // Answer anyone still waiting so no caller hangs at shutdown.
+        for d in self.drains.drain(..) {
+            let _ = d.send(());
+        }
+    }
+
+    fn housekeeping(&mut self, last_rank: &mut Instant) {
+        self.fp.emc.sweep(64);
+        if last_rank.elapsed().as_millis() >= 1000 {
+            self.fp.dpcls.rank();
+            *last_rank = Instant::now();
+        }
+        self.publish_counters();
+    }
+
+    /// Runs one burst through the fast path; misses go to the handlers.
+    fn process(&mut self, batch: &mut PacketBatch, now: u64) {
+        let (pmd, upcalls) = (self.id, &self.upcalls);
+        let mut queued = 0usize;
+        let mut full = 0u64;
+        self.fp.process(batch, now, &mut self.sink, |packet, key| {
+            match upcalls.try_send(Upcall {
+                pmd,
+                key: *key,
+                packet,
+            }) {
+                Ok(()) => queued += 1,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => full += 1,
+            }
+        });
+        self.pending_upcalls += queued;
+        let s = &self.stats;
+        PmdStats::bump(&s.upcalls, queued as u64);
+        PmdStats::bump(&s.upcalls_dropped, full);
+        self.sink.drops[DropReason::UpcallQueueFull as usize] += full;
+    }
+
+    fn recirculate(&mut self, batch: &mut PacketBatch, now: u64) {
+        let mut depth = 1;
+        while !self.sink.recirc.is_empty() {
+            let pkts = std::mem::take(&mut self.sink.recirc);
+            if depth >= MAX_RECIRC_DEPTH {
+                for p in pkts {
+                    self.sink.dropped(p, DropReason::RecircDepth);
+                }
+                break;
+            }
+            PmdStats::bump(&self.stats.recirc_packets, pkts.len() as u64);
+            for p in pkts {
+                if let Err(p) = batch.push(p) {
+                    self.process(batch, now);
+                    let _ = batch.push(p);
+                }
+            }
+            self.process(batch, now);
+            depth += 1;
+        }
+    }
+
+    fn flush_tx(&mut self) {
+        let (ports, pool, id) = (&self.ports, &mut self.sink.pool, self.id);
+        let mut sent = 0u64;
+        let mut no_port = 0u64;
+        self.sink.tx.flush(|port, b| {
+            match ports.get(port as usize).and_then(|p| p.as_ref()) {
+                Some(p) => {
+                    sent += b.len() as u64;
+                    p.tx.send(id, b, pool);
+                }
+                None => {
+                    no_port += b.len() as u64;
+                    for pkt in b.drain() {
+                        pool.free(pkt);
+                    }
+                }
+            }
+        });
+        PmdStats::bump(&self.stats.tx_packets, sent);
+        self.sink.drops[DropReason::InvalidPort as usize] += no_port;
+        // Anything TxBatches could not hand over is in its drop list.
+        for (p, r) in std::mem::take(&mut self.sink.tx.dropped) {
+            self.sink.dropped(p, r);
+        }
+    }
+
+    fn answer_drains(&mut self) {
+        if self.pending_upcalls == 0 && !self.drains.is_empty() {
+            for port in self.ports.iter().flatten() {
+                port.tx.flush();
+            }
+            self.publish_counters();
+            for d in self.drains.drain(..) {
+                let _ = d.send(());
+            }
+        }
+    }
+
+    /// Copies the sink's drop counters and the classifier size to the
+    /// shared counters.
+    fn publish_counters(&mut self) {
+        let mut total = 0;
+        for (i, n) in self.sink.drops.iter_mut().enumerate() {
+            if *n > 0 {
+                PmdStats::bump(&self.drops[i], *n);
+                total += *n;
+                *n = 0;
+            }
+        }
+        let s = &self.stats;
+        PmdStats::bump(&s.dropped, total);
+        let fs = self.fp.stats;
+        let set = |c: &AtomicU64, v: u64| c.store(v, Ordering::Relaxed);
+        set(&s.emc_hits, fs.emc_hits);
+        set(&s.megaflow_hits, fs.megaflow_hits);
+        set(&s.subtable_lookups, fs.subtable_probes);
+        set(&s.runts, fs.runts);
+        set(&s.megaflows, self.fp.dpcls.len() as u64);
+    }
+
+    fn handle_messages(&mut self, now: u64) {
+        while let Ok(m) = self.inbox.try_recv() {
+            match m {
+                PmdMsg::Install {
+                    flow,
+                    packets,
+                    install,
+                } => {
+                    let flow = if install {
+                        match self.fp.dpcls.insert(flow.clone()) {
+                            Ok(()) => flow,
+                            Err(DpclsError::Exists { existing }) => {
+                                // Another upcall of this flow won the race:
+                                // mark ours dead so its ukey is collected.
+                                flow.kill();
+                                existing
+                            }
+                        }
+                    } else {
+                        flow
+                    };
+                    self.pending_upcalls = self.pending_upcalls.saturating_sub(packets.len());
+                    let (mut n, mut bytes, mut tcp) = (0u64, 0u64, 0u16);
+                    for p in packets {
+                        n += 1;
+                        bytes += p.len() as u64;
+                        tcp |= tcp_flags_of(&p);
+                        execute(&flow.actions, p, &mut self.sink);
+                    }
+                    flow.stats.add(n, bytes, now, tcp);
+                }
+                PmdMsg::UpcallFailed { packets } => {
+                    self.pending_upcalls = self.pending_upcalls.saturating_sub(packets.len());
+                    PmdStats::bump(&self.stats.upcalls_failed, packets.len() as u64);
+                    for p in packets {
+                        self.sink.dropped(p, DropReason::UpcallError);
+                    }
+                }
+                PmdMsg::Remove(flow) => {
+                    self.fp.dpcls.remove_flow(&flow);
+                }
+                PmdMsg::Replace { old, new } => {
+                    if self.fp.dpcls.remove_flow(&old) {
+                        let _ = self.fp.dpcls.insert(new);
+                    }
+                }
+                PmdMsg::Dump(reply) => {
+                    let _ = reply.send(self.fp.dpcls.iter().cloned().collect());
+                }
+                PmdMsg::Sync(reply) => {
+                    self.publish_counters();
+                    let _ = reply.send(());
+                }
+                PmdMsg::Drain(reply) => self.drains.push(reply),
+                PmdMsg::SetEmcInsertInvProb(p) => self.fp.emc.set_insert_inv_prob(p),
+            }
+        }
+    }
+}
+
+/// TCP flags of a packet for megaflow stats of upcalled packets (the
+/// fast path takes them from the key; here the key is gone).
+fn tcp_flags_of(p: &Packet) -> u16 {
+    let mut k = FlowKey::ZERO;
+    dpif_netdev::extract::extract_frame(p.data(), &p.md, &mut k);
+    k.tcp_flags
+}

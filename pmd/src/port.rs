@@ -1,0 +1,97 @@
+//! Ports as the PMD threads see them: receive queues, a transmit side, and
+//! counters.
+//!
+//! A port driver provides one [`RxQueue`] per receive queue (each owned by
+//! exactly one PMD thread once the switch runs, so receiving takes no lock)
+//! and one [`TxPort`] shared by every PMD that sends to the port (the driver
+//! decides how to serialise: per-PMD queues where the device has them, a
+//! lock otherwise, off the common path).
+//!
+//! # Thread safety
+//! `RxQueue: Send` (moved into its PMD thread). `TxPort: Send + Sync`
+//! (shared by `Arc`). Counters are relaxed atomics, each written by the
+//! thread that owns the queue or holds the transmit side, read by anyone.
+
+use dpif_netdev::packet::{PacketBatch, PacketPool};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One receive queue of a port.
+pub trait RxQueue: Send {
+    /// Receives up to `batch`'s free room of packets into `batch` (buffers
+    /// from `pool`), setting nothing in the metadata but the frame. Returns
+    /// the number received. Never blocks.
+    fn rx_burst(&mut self, batch: &mut PacketBatch, pool: &mut PacketPool) -> usize;
+
+    /// Whether this queue will never receive again (a non-looping capture
+    /// that has been read to the end). `--exit-on-eof` waits for this.
+    fn is_exhausted(&self) -> bool {
+        false
+    }
+}
+
+/// The transmit side of a port.
+pub trait TxPort: Send + Sync {
+    /// Sends every packet of `batch` (emptying it) from transmit queue
+    /// `qid` (the caller's PMD index; drivers with fewer queues share).
+    /// Packets that cannot be sent are dropped and counted by the driver.
+    /// Buffers go back to `pool`.
+    fn send(&self, qid: usize, batch: &mut PacketBatch, pool: &mut PacketPool);
+
+    /// Pushes buffered output to its destination (pcap files are flushed).
+    fn flush(&self) {}
+}
+
+/// Counters of one port.
+#[derive(Debug, Default)]
+pub struct PortStats {
+    /// Packets received.
+    pub rx_packets: AtomicU64,
+    /// Bytes received.
+    pub rx_bytes: AtomicU64,
+    /// Packets dropped on receive (oversized, malformed, queue full).
+    pub rx_dropped: AtomicU64,
+    /// Packets sent.
+    pub tx_packets: AtomicU64,
+    /// Bytes sent.
+    pub tx_bytes: AtomicU64,
+    /// Packets dropped on transmit.
+    pub tx_dropped: AtomicU64,
+}
+
+/// A copy of [`PortStats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortStatsSnapshot {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets dropped on receive.
+    pub rx_dropped: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets dropped on transmit.
+    pub tx_dropped: u64,
+}
+
+impl PortStats {
+    /// Adds to a counter (relaxed; counters are statistics).
+    #[inline]
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> PortStatsSnapshot {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PortStatsSnapshot {
+            rx_packets: r(&self.rx_packets),
+            rx_bytes: r(&self.rx_bytes),
+            rx_dropped: r(&self.rx_dropped),
+            tx_packets: r(&self.tx_packets),
+            tx_bytes: r(&self.tx_bytes),
+            tx_dropped: r(&self.tx_dropped),
+        }
+    }
+}

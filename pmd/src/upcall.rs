@@ -1,0 +1,131 @@
+//! Upcall handler threads: the slow path's entry point.
+//!
+//! A handler takes misses from the shared upcall queue in batches, groups
+//! them by (PMD, flow key) so each distinct flow is translated once, asks
+//! the [`Translator`] (the OpenFlow pipeline) for datapath actions and a
+//! megaflow mask, and sends the PMD that missed an `Install` message with
+//! the new megaflow and every missed packet of that flow. The PMD installs
+//! it (or finds the identical one another upcall installed first) and runs
+//! the packets through it, so each missed packet is executed exactly once,
+//! by its own PMD, in arrival order within the flow.
+//!
+//! Translation and the send happen under the datapath's slow-path read
+//! lock; table changes take the write lock, so an install computed from
+//! old tables is already in the PMD's inbox when revalidation starts, and
+//! revalidation sees and fixes it.
+//!
+//! # Thread safety
+//! Handlers share the upcall queue (crossbeam MPMC channel), the ukey map
+//! (mutex, slow path only) and the translator (`Send + Sync`).
+
+use crate::datapath::{Shared, Ukey};
+use crate::pmd::{PmdMsg, Upcall};
+use dpif_netdev::actions::DpActions;
+use dpif_netdev::key::{FlowKey, FlowMask};
+use dpif_netdev::packet::Packet;
+use dpif_netdev::Megaflow;
+use ofproto::table::Rule;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The result of translating one flow.
+#[derive(Clone, Debug)]
+pub struct Translation {
+    /// Datapath actions (empty = drop).
+    pub actions: DpActions,
+    /// Megaflow mask.
+    pub mask: FlowMask,
+    /// Rules that matched (their stats get the megaflow's hits).
+    pub rules: Vec<Arc<Rule>>,
+}
+
+/// Why a flow could not be translated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// No bridge owns the packet's input port.
+    #[error("no bridge has datapath port {0}")]
+    NoSuchPort(u32),
+}
+
+/// The slow path as the datapath sees it: implemented by the bridge layer
+/// over ofproto's tables.
+pub trait Translator: Send + Sync {
+    /// Translates a flow key (datapath `in_port`).
+    fn translate(&self, key: &FlowKey) -> Result<Translation, TranslateError>;
+    /// A number that changes whenever any table changes.
+    fn version(&self) -> u64;
+}
+
+/// Most upcalls a handler takes at once.
+const HANDLER_BATCH: usize = 64;
+
+/// Runs a handler thread until the exit flag is set.
+pub fn handler_loop(shared: Arc<Shared>) {
+    let mut batch: Vec<Upcall> = Vec::with_capacity(HANDLER_BATCH);
+    while !shared.exit.load(Ordering::Acquire) {
+        match shared.upcall_rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(u) => batch.push(u),
+            Err(_) => continue,
+        }
+        while batch.len() < HANDLER_BATCH {
+            match shared.upcall_rx.try_recv() {
+                Ok(u) => batch.push(u),
+                Err(_) => break,
+            }
+        }
+        handle_batch(&shared, &mut batch);
+    }
+}
+
+/// Translates and answers one batch of upcalls.
+pub(crate) fn handle_batch(shared: &Shared, batch: &mut Vec<Upcall>) {
+    // Group by (pmd, key), keeping arrival order within each group.
+    let mut groups: Vec<(usize, FlowKey, Vec<Packet>)> = Vec::new();
+    for u in batch.drain(..) {
+        match groups.iter_mut().find(|(p, k, _)| *p == u.pmd && *k == u.key) {
+            Some(g) => g.2.push(u.packet),
+            None => groups.push((u.pmd, u.key, vec![u.packet])),
+        }
+    }
+    // Hold the slow-path read lock from translation until the results are
+    // in the PMDs' inboxes (see the module docs).
+    let _guard = shared.slow_path.read().unwrap_or_else(|e| e.into_inner());
+    let version = shared.translator.version();
+    for (pmd, key, packets) in groups {
+        let Some(inbox) = shared.pmds.get(pmd).map(|p| p.inbox.clone()) else {
+            continue;
+        };
+        match shared.translator.translate(&key) {
+            Ok(t) => {
+                let ufid = shared.next_ufid.fetch_add(1, Ordering::Relaxed) as u128;
+                let flow = Arc::new(Megaflow::new(&key, t.mask, t.actions, ufid));
+                let installed = shared.pmds[pmd].stats.megaflows.load(Ordering::Relaxed);
+                let install = (installed as usize) < shared.config.flow_limit;
+                if install {
+                    shared.ukeys.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                        ufid,
+                        Ukey {
+                            pmd,
+                            key,
+                            flow: flow.clone(),
+                            rules: t.rules,
+                            version,
+                            pushed: Default::default(),
+                            created: shared.now_ms(),
+                        },
+                    );
+                }
+                let _ = inbox.send(PmdMsg::Install {
+                    flow,
+                    packets,
+                    install,
+                });
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "upcall failed");
+                let _ = inbox.send(PmdMsg::UpcallFailed { packets });
+            }
+        }
+    }
+}
