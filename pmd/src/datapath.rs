@@ -182,7 +182,7 @@ pub struct PortInfo {
 /// The running datapath.
 pub struct Datapath {
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     ports: Vec<PortInfo>,
     finite_total: u64,
     baselines: Mutex<Vec<PmdStatsSnapshot>>,
@@ -344,7 +344,7 @@ impl Datapath {
         let n = shared.pmds.len();
         Ok(Datapath {
             shared,
-            threads,
+            threads: Mutex::new(threads),
             ports: infos,
             finite_total,
             baselines: Mutex::new(vec![PmdStatsSnapshot::default(); n]),
@@ -486,14 +486,19 @@ impl Datapath {
         self.finite_total > 0
     }
 
-    /// Stops every thread, then flushes every port.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
+    /// Stops every thread, then flushes every port. Idempotent.
+    pub fn stop(&self) {
         self.shared.exit.store(true, Ordering::Release);
-        for t in self.threads.drain(..) {
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        if threads.is_empty() {
+            return;
+        }
+        for t in threads {
             let _ = t.join();
         }
         for p in &self.ports {
@@ -504,8 +509,6 @@ impl Datapath {
 
 impl Drop for Datapath {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
-            self.shutdown();
-        }
+        self.stop();
     }
 }

@@ -1,0 +1,233 @@
+//! `rvs run`: build the switch from a config file and run it until told to
+//! stop (SIGINT, SIGTERM, `rvs ctl exit`, or with `--exit-on-eof` when every
+//! non-looping capture has been replayed and every packet has left).
+//!
+//! Startup is all or nothing: a bad config, a bad flow, a missing capture or
+//! an unavailable core stops it before any thread starts, with an error that
+//! names the file, key or line.
+
+use crate::bridge::{Bridge, BridgePort, Bridges, PortMap};
+use crate::commands;
+use crate::config::{self, Config, PortKind};
+use crate::ctl::CtlServer;
+use ofproto::flow_mod::FlowModCommand;
+use ofproto::ofctl;
+use ofproto::table::Tables;
+use pmd::dummy::{open_dummy, DummyInjector};
+use pmd::pcap_port::{open_pcap, PcapPortConfig};
+use pmd::ring::ring_port;
+use pmd::{Datapath, DatapathConfig, PortSpec, PortStats};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Why `rvs run` could not start or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config file is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A flow in the config (or its flows file) is invalid.
+    #[error("{0}")]
+    Flow(String),
+    /// A port could not be opened.
+    #[error("bridge {bridge}: port {port}: {source}")]
+    Port {
+        /// Bridge name.
+        bridge: String,
+        /// Port name.
+        port: String,
+        /// What failed.
+        source: pmd::port::PortError,
+    },
+    /// The datapath could not start.
+    #[error(transparent)]
+    Datapath(#[from] pmd::DatapathError),
+    /// The control socket could not be opened.
+    #[error("control socket: {0}")]
+    Ctl(#[from] crate::ctl::CtlError),
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+/// The running switch, shared with the control commands.
+pub struct Switch {
+    /// The datapath.
+    pub dp: Datapath,
+    /// The bridges and their tables.
+    pub bridges: Arc<Bridges>,
+    /// Dummy ports' injectors by port name.
+    pub dummies: HashMap<String, DummyInjector>,
+    /// Set to stop the switch.
+    pub exit: Arc<AtomicBool>,
+    /// When the switch started.
+    pub started: Instant,
+}
+
+/// Parses a bridge's initial flows, all or nothing.
+fn initial_flows(
+    bi: usize,
+    b: &config::BridgeConfig,
+    ports: &PortMap,
+) -> Result<Vec<ofproto::flow_mod::FlowMod>, RunError> {
+    if let Some(file) = &b.flows_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| RunError::Flow(format!("{}: {e}", file.display())))?;
+        return ofctl::parse_flow_mods(&text, FlowModCommand::Add, ports)
+            .map_err(|e| RunError::Flow(format!("{}:{e}", file.display())));
+    }
+    b.flows
+        .iter()
+        .enumerate()
+        .map(|(fi, line)| {
+            ofctl::parse_flow_mod(line, FlowModCommand::Add, ports)
+                .map_err(|e| RunError::Flow(format!("bridge[{bi}].flows[{fi}]: {e}")))
+        })
+        .collect()
+}
+
+/// Opens every port and builds the bridges. Nothing runs yet.
+#[allow(clippy::type_complexity)]
+fn build(
+    cfg: &Config,
+) -> Result<(Vec<PortSpec>, Vec<Bridge>, HashMap<String, DummyInjector>), RunError> {
+    let mut specs = Vec::new();
+    let mut bridges = Vec::new();
+    let mut dummies = HashMap::new();
+    let mut odp = 1u32;
+    for (bi, b) in cfg.bridges.iter().enumerate() {
+        let mut map = PortMap::default();
+        for p in &b.ports {
+            let stats = Arc::new(PortStats::default());
+            let perr = |source| RunError::Port {
+                bridge: b.name.clone(),
+                port: p.name.clone(),
+                source,
+            };
+            let (rxqs, finite, tx): (Vec<Box<dyn pmd::RxQueue>>, bool, Arc<dyn pmd::TxPort>) =
+                match &p.kind {
+                    PortKind::Pcap {
+                        rx_pcap,
+                        tx_pcap,
+                        looping,
+                    } => {
+                        let pc = PcapPortConfig {
+                            rx_pcap: rx_pcap.clone(),
+                            tx_pcap: tx_pcap.clone(),
+                            looping: *looping,
+                        };
+                        let (rx, tx) = open_pcap(&p.name, &pc, stats.clone()).map_err(perr)?;
+                        let finite = rx.is_some() && !*looping;
+                        (rx.into_iter().collect(), finite, tx)
+                    }
+                    PortKind::Dummy { tx_pcap } => {
+                        let (rx, tx, inj) = open_dummy(&p.name, tx_pcap.as_deref(), stats.clone())
+                            .map_err(perr)?;
+                        dummies.insert(p.name.clone(), inj);
+                        (vec![rx], false, tx)
+                    }
+                    PortKind::Ring => {
+                        let (rx, tx, _end) = ring_port(&p.name, 4096, stats.clone());
+                        (vec![rx], false, tx)
+                    }
+                };
+            specs.push(PortSpec {
+                odp,
+                name: p.name.clone(),
+                rxqs,
+                finite,
+                tx,
+                stats,
+            });
+            map.ports.push(BridgePort {
+                name: p.name.clone(),
+                ofport: p.ofport,
+                odp,
+            });
+            odp += 1;
+        }
+        let mods = initial_flows(bi, b, &map)?;
+        let mut tables = Tables::new();
+        tables
+            .apply(&mods, 0)
+            .map_err(|e| RunError::Flow(format!("bridge[{bi}] ({}): {e}", b.name)))?;
+        bridges.push(Bridge {
+            name: b.name.clone(),
+            ports: map,
+            tables: RwLock::new(tables),
+        });
+    }
+    Ok((specs, bridges, dummies))
+}
+
+/// Runs the switch described by `config_path`.
+pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
+    let cfg = config::load(config_path)?;
+    let (specs, bridges, dummies) = build(&cfg)?;
+    let bridges = Arc::new(Bridges::new(bridges));
+    let dpcfg = DatapathConfig {
+        cores: cfg.pmd.cores.clone(),
+        emc_insert_inv_prob: cfg.pmd.emc_insert_inv_prob,
+        handler_threads: cfg.pmd.handler_threads,
+        max_idle_ms: cfg.pmd.max_idle_ms,
+        revalidate_interval_ms: cfg.pmd.revalidate_interval_ms,
+        flow_limit: cfg.pmd.flow_limit,
+        ..DatapathConfig::default()
+    };
+    let exit = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, exit.clone()).map_err(RunError::Signal)?;
+    }
+    let server = CtlServer::bind(&cfg.control.socket)?;
+    let dp = Datapath::start(dpcfg, specs, bridges.clone())?;
+    let switch = Arc::new(Switch {
+        dp,
+        bridges,
+        dummies,
+        exit: exit.clone(),
+        started: Instant::now(),
+    });
+    let socket: PathBuf = cfg.control.socket.clone();
+    tracing::info!(
+        socket = %socket.display(),
+        bridges = switch.bridges.bridges.len(),
+        ports = switch.dp.ports().len(),
+        "rvs running"
+    );
+    eprintln!("rvs: running; control socket {}", socket.display());
+
+    let cmds = Arc::new(commands::build(switch.clone()));
+    let stop_ctl = Arc::new(AtomicBool::new(false));
+    let ctl_thread = {
+        let stop = stop_ctl.clone();
+        let cmds = cmds.clone();
+        std::thread::Builder::new()
+            .name("ctl".into())
+            .spawn(move || server.serve(Arc::new(move |req| cmds.dispatch(req)), stop))
+            .map_err(RunError::Signal)?
+    };
+
+    if exit_on_eof && !switch.dp.has_finite_rx() {
+        tracing::warn!("--exit-on-eof: no non-looping pcap rx port; running until stopped");
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        if exit.load(Ordering::Acquire) {
+            break;
+        }
+        if exit_on_eof && switch.dp.finite_rx_done() {
+            // Every capture is read: wait for in-flight packets, upcalls
+            // included, to leave.
+            switch.dp.drain();
+            break;
+        }
+    }
+    stop_ctl.store(true, Ordering::Release);
+    let _ = ctl_thread.join();
+    switch.dp.stop();
+    eprint!("{}", commands::port_summary(&switch));
+    Ok(())
+}
