@@ -121,6 +121,10 @@ impl DummyInjector {
     }
 }
 
+/// An opened dummy port: its receive queue, its transmit side and its
+/// injector.
+pub type DummyPort = (Box<dyn RxQueue>, Arc<dyn TxPort>, DummyInjector);
+
 /// Opens a dummy port named `name`: its receive queue, its transmit side
 /// (writing to `tx_pcap` when given) and its injector.
 ///
@@ -130,7 +134,7 @@ pub fn open_dummy(
     name: &str,
     tx_pcap: Option<&Path>,
     stats: Arc<PortStats>,
-) -> Result<(Box<dyn RxQueue>, Arc<dyn TxPort>, DummyInjector), PortError> {
+) -> Result<DummyPort, PortError> {
     let sink = match tx_pcap {
         Some(path) => Some(Mutex::new(PcapSink::create(name, path)?)),
         None => None,

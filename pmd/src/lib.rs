@@ -20,9 +20,9 @@ pub mod stats;
 pub mod upcall;
 
 pub use datapath::{Datapath, DatapathConfig, DatapathError, PortSpec};
-pub use dummy::{open_dummy, DummyInjector, InjectError};
+pub use dummy::{open_dummy, DummyInjector, DummyPort, InjectError};
 pub use error::PortError;
-pub use pcap_port::{open_pcap, PcapPortConfig};
+pub use pcap_port::{open_pcap, PcapPort, PcapPortConfig};
 pub use port::{PortStats, RxQueue, TxPort};
 pub use ring::{ring_port, RingEnd};
 pub use upcall::{TranslateError, Translation, Translator};

@@ -56,6 +56,10 @@ pub struct PcapPortConfig {
     pub looping: bool,
 }
 
+/// An opened pcap port: its receive queue (when it has a capture to
+/// replay) and its transmit side.
+pub type PcapPort = (Option<Box<dyn RxQueue>>, Arc<dyn TxPort>);
+
 /// Opens a pcap port: its receive queue (if `cfg.rx_pcap` is set) and its
 /// transmit side. Counts into `stats`.
 ///
@@ -67,7 +71,7 @@ pub fn open_pcap(
     name: &str,
     cfg: &PcapPortConfig,
     stats: Arc<PortStats>,
-) -> Result<(Option<Box<dyn RxQueue>>, Arc<dyn TxPort>), PortError> {
+) -> Result<PcapPort, PortError> {
     let rx = match &cfg.rx_pcap {
         Some(path) => {
             let cap = read_capture(path, MAX_FRAME)?;
