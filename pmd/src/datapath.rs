@@ -362,6 +362,7 @@ impl Datapath {
     }
 
     /// The PMDs' cores and receive queues.
+    #[allow(clippy::type_complexity)]
     pub fn pmd_rxqs(&self) -> Vec<(Option<usize>, Vec<(String, usize)>)> {
         self.shared
             .pmds

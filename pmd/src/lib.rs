@@ -9,12 +9,20 @@
 #![deny(missing_docs)]
 
 pub mod datapath;
+pub mod dummy;
+pub mod error;
+pub mod pcap_port;
 pub mod pmd;
 pub mod port;
 pub mod revalidator;
+pub mod ring;
 pub mod stats;
 pub mod upcall;
 
 pub use datapath::{Datapath, DatapathConfig, DatapathError, PortSpec};
+pub use dummy::{open_dummy, DummyInjector, DummyPort, InjectError};
+pub use error::PortError;
+pub use pcap_port::{open_pcap, PcapPort, PcapPortConfig};
 pub use port::{PortStats, RxQueue, TxPort};
+pub use ring::{ring_port, RingEnd};
 pub use upcall::{TranslateError, Translation, Translator};

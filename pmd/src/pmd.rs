@@ -281,7 +281,7 @@ impl PmdThread {
             } else {
                 PmdStats::bump(&s.idle_cycles, cycles);
             }
-            if iter % 1024 == 0 {
+            if iter & 1023 == 0 {
                 self.housekeeping(&mut last_rank);
             }
         }
