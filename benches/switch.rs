@@ -1,0 +1,236 @@
+//! Whole-switch benchmark: the datapath (one PMD thread, one upcall
+//! handler, the revalidator) forwarding between in-memory ring ports.
+//!
+//! Not a criterion bench: each scenario runs the switch for a fixed time
+//! and reports Mpps (packets forwarded per second), the PMD's own
+//! cycles/packet (busy cycles / packets received), and for flow setup the
+//! rate of new megaflows installed through the upcall handler.
+//!
+//! Traffic: pre-built 64-byte UDP packets are moved (not copied) from the
+//! output ring back to the input ring by a feeder thread, so the feeder
+//! costs one queue pop + push per packet. On a 2-core machine the PMD gets
+//! one core and the feeder the other.
+//!
+//! Run: `cargo bench --bench switch` (`-- --quick` for a short run).
+//! Results and the machine are in BENCHMARKS.md.
+
+use dpif_netdev::key::FlowKey;
+use dpif_netdev::packet::Packet;
+use dpif_netdev::wire::build;
+use ofproto::flow_mod::FlowModCommand;
+use ofproto::ofctl::parse_flow_mods;
+use ofproto::table::Tables;
+use ofproto::xlate::{xlate, IdentityPorts};
+use pmd::ring::{ring_port, RingEnd};
+use pmd::{Datapath, DatapathConfig, PortSpec, PortStats, TranslateError, Translation, Translator};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+struct Bridge {
+    tables: RwLock<Tables>,
+    ports: IdentityPorts,
+}
+
+impl Translator for Bridge {
+    fn translate(&self, key: &FlowKey) -> Result<Translation, TranslateError> {
+        let t = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let x = xlate(&t, &self.ports, key, false);
+        Ok(Translation {
+            actions: x.actions,
+            mask: x.mask,
+            rules: x.rules,
+        })
+    }
+    fn version(&self) -> u64 {
+        1
+    }
+}
+
+fn start(flows: &str, core: usize) -> (Datapath, RingEnd, RingEnd) {
+    let mut t = Tables::new();
+    let mods = parse_flow_mods(flows, FlowModCommand::Add, &()).expect("bench flows parse");
+    t.apply(&mods, 0).expect("bench flows apply");
+    let br = Arc::new(Bridge {
+        tables: RwLock::new(t),
+        ports: IdentityPorts(vec![1, 2]),
+    });
+    let mut specs = Vec::new();
+    let mut ends = Vec::new();
+    for odp in 1..=2u32 {
+        let stats = Arc::new(PortStats::default());
+        let (rx, tx, end) = ring_port(&format!("p{odp}"), 8192, stats.clone());
+        specs.push(PortSpec {
+            odp,
+            name: format!("p{odp}"),
+            rxqs: vec![rx],
+            finite: false,
+            tx,
+            stats,
+        });
+        ends.push(end);
+    }
+    let cfg = DatapathConfig {
+        cores: vec![core],
+        handler_threads: 1,
+        max_idle_ms: 60_000,
+        ..DatapathConfig::default()
+    };
+    let dp = Datapath::start(cfg, specs, br).expect("datapath starts");
+    let out = ends.pop().expect("two ports");
+    let inp = ends.pop().expect("two ports");
+    (dp, inp, out)
+}
+
+fn packet(i: u32, dst_prefix: u8) -> Packet {
+    let f = build::udp4(
+        [2, 0, 0, 0, 0, 1],
+        [2, 0, 0, 0, 0, 2],
+        Ipv4Addr::from(0x0a00_0000 | (i >> 16)),
+        Ipv4Addr::from(((dst_prefix as u32) << 24) | (i.wrapping_mul(2_654_435_761) >> 8)),
+        (i & 0xffff) as u16,
+        80,
+        18,
+    );
+    Packet::from_bytes(&f)
+}
+
+/// Forwarding rate with `n_flows` distinct 5-tuples circulating.
+fn forward(name: &str, flows: &str, n_flows: u32, dur: Duration, core: usize) {
+    let (dp, inp, out) = start(flows, core);
+    // Prime: every flow once, then wait for its megaflow.
+    let in_flight = 4096.min(n_flows as usize * 4);
+    for i in 0..n_flows {
+        while inp.pending() >= 4000 {
+            while out.recv().is_some() {}
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        inp.send_packets(std::iter::once(packet(i, 10)));
+    }
+    dp.drain();
+    while out.recv().is_some() {}
+    // Circulate `in_flight` packets: out ring -> in ring.
+    let mut circ: Vec<Packet> = (0..in_flight as u32).map(|i| packet(i % n_flows, 10)).collect();
+    inp.send_packets(circ.drain(..));
+    dp.clear_pmd_stats();
+    let stop = Arc::new(AtomicBool::new(false));
+    let moved = Arc::new(AtomicU64::new(0));
+    let feeder = {
+        let (stop, moved, inp, out) = (stop.clone(), moved.clone(), inp.clone(), out.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut k = 0;
+                while let Some(p) = out.recv() {
+                    if inp.send_packets(std::iter::once(p)) == 1 {
+                        n += 1;
+                    }
+                    k += 1;
+                    if k == 256 {
+                        break;
+                    }
+                }
+            }
+            moved.store(n, Ordering::Relaxed);
+        })
+    };
+    let t0 = Instant::now();
+    std::thread::sleep(dur);
+    let st = dp.pmd_stats()[0].1;
+    let secs = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let _ = feeder.join();
+    let mpps = st.tx_packets as f64 / secs / 1e6;
+    let cpp = if st.rx_packets > 0 {
+        st.busy_cycles as f64 / st.rx_packets as f64
+    } else {
+        0.0
+    };
+    println!(
+        "| {name} | {mpps:.2} Mpps | {cpp:.0} | {} | {} | {} |",
+        st.emc_hits, st.megaflow_hits, st.megaflows
+    );
+    dp.stop();
+}
+
+/// New megaflows per second: `n` packets that each need their own
+/// megaflow, sent as fast as the ring takes them.
+fn setup_rate(n: u32, core: usize) {
+    // Reading the UDP source port and the IP source into registers
+    // un-wildcards them: every (nw_src, tp_src) pair is its own megaflow.
+    let flows = "priority=10,udp,in_port=1,actions=move:NXM_OF_IP_SRC[]->NXM_NX_REG0[],move:NXM_OF_UDP_SRC[]->NXM_NX_REG1[0..15],output:2\n";
+    let (dp, inp, out) = start(flows, core);
+    let t0 = Instant::now();
+    let mut i = 0;
+    let mut received = 0usize;
+    while i < n {
+        if inp.send_packets(std::iter::once(packet(i, 10))) == 1 {
+            i += 1;
+        } else {
+            while out.recv().is_some() {
+                received += 1;
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while received < n as usize && Instant::now() < deadline {
+        match out.recv() {
+            Some(_) => received += 1,
+            None => std::thread::sleep(Duration::from_micros(100)),
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let st = dp.pmd_stats()[0].1;
+    println!(
+        "| flow setup, {n} new megaflows | {:.0} setups/s | {} forwarded, {} megaflows, {} lost upcalls |",
+        st.megaflows as f64 / secs,
+        received,
+        st.megaflows,
+        st.upcalls_dropped
+    );
+    dp.stop();
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let dur = Duration::from_secs(if quick { 1 } else { 3 });
+    let cores = core_affinity_ids();
+    let core = *cores.last().unwrap_or(&0);
+    println!("machine: {}, PMD on core {core}", cpu_model());
+    println!("| scenario | rate | cycles/pkt | emc hits | megaflow hits | megaflows |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let one_rule = "priority=10,in_port=1,actions=output:2\n";
+    forward("1 flow, 1 rule", one_rule, 1, dur, core);
+    forward("10k flows, 1 rule", one_rule, 10_000, dur, core);
+    forward("100k flows, 1 rule", one_rule, 100_000, dur, core);
+    // 16 masks: routes of 16 prefix lengths; destinations spread over them.
+    let mut l3 = String::new();
+    for len in 9..=24u32 {
+        let net = (10u32 << 24) | (1u32 << (32 - len));
+        let a = Ipv4Addr::from(net);
+        l3.push_str(&format!(
+            "priority={},ip,nw_dst={a}/{len},actions=output:2\n",
+            len * 10
+        ));
+    }
+    l3.push_str("priority=1,ip,actions=output:2\n");
+    forward("10k flows, 16-mask L3 table", &l3, 10_000, dur, core);
+    setup_rate(if quick { 20_000 } else { 100_000 }, core);
+}
+
+fn core_affinity_ids() -> Vec<usize> {
+    (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
