@@ -48,7 +48,10 @@ fn main() {
         })
         .collect();
     let mut keys = [FlowKey::ZERO; 32];
-    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
     let t = Instant::now();
     for _ in 0..n {
         for (p, k) in pkts.iter_mut().zip(keys.iter_mut()) {

@@ -277,7 +277,10 @@ impl Datapath {
                 drops: Arc::new(std::array::from_fn(|_| AtomicU64::new(0))),
                 inbox: tx,
                 finite_done: Arc::new(AtomicU64::new(0)),
-                rxqs: assigned[i].iter().map(|q| (q.name.clone(), q.qid)).collect(),
+                rxqs: assigned[i]
+                    .iter()
+                    .map(|q| (q.name.clone(), q.qid))
+                    .collect(),
             });
             inboxes.push(rx);
         }

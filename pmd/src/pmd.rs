@@ -349,8 +349,8 @@ impl PmdThread {
         let (ports, pool, id) = (&self.ports, &mut self.sink.pool, self.id);
         let mut sent = 0u64;
         let mut no_port = 0u64;
-        self.sink.tx.flush(|port, b| {
-            match ports.get(port as usize).and_then(|p| p.as_ref()) {
+        self.sink.tx.flush(
+            |port, b| match ports.get(port as usize).and_then(|p| p.as_ref()) {
                 Some(p) => {
                     sent += b.len() as u64;
                     p.tx.send(id, b, pool);
@@ -361,8 +361,8 @@ impl PmdThread {
                         pool.free(pkt);
                     }
                 }
-            }
-        });
+            },
+        );
         PmdStats::bump(&self.stats.tx_packets, sent);
         self.sink.drops[DropReason::InvalidPort as usize] += no_port;
         // Anything TxBatches could not hand over is in its drop list.

@@ -83,7 +83,10 @@ pub(crate) fn handle_batch(shared: &Shared, batch: &mut Vec<Upcall>) {
     // Group by (pmd, key), keeping arrival order within each group.
     let mut groups: Vec<(usize, FlowKey, Vec<Packet>)> = Vec::new();
     for u in batch.drain(..) {
-        match groups.iter_mut().find(|(p, k, _)| *p == u.pmd && *k == u.key) {
+        match groups
+            .iter_mut()
+            .find(|(p, k, _)| *p == u.pmd && *k == u.key)
+        {
             Some(g) => g.2.push(u.packet),
             None => groups.push((u.pmd, u.key, vec![u.packet])),
         }
@@ -103,18 +106,22 @@ pub(crate) fn handle_batch(shared: &Shared, batch: &mut Vec<Upcall>) {
                 let installed = shared.pmds[pmd].stats.megaflows.load(Ordering::Relaxed);
                 let install = (installed as usize) < shared.config.flow_limit;
                 if install {
-                    shared.ukeys.lock().unwrap_or_else(|e| e.into_inner()).insert(
-                        ufid,
-                        Ukey {
-                            pmd,
-                            key,
-                            flow: flow.clone(),
-                            rules: t.rules,
-                            version,
-                            pushed: Default::default(),
-                            created: shared.now_ms(),
-                        },
-                    );
+                    shared
+                        .ukeys
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(
+                            ufid,
+                            Ukey {
+                                pmd,
+                                key,
+                                flow: flow.clone(),
+                                rules: t.rules,
+                                version,
+                                pushed: Default::default(),
+                                created: shared.now_ms(),
+                            },
+                        );
                 }
                 let _ = inbox.send(PmdMsg::Install {
                     flow,
