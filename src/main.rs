@@ -68,28 +68,23 @@ enum Cmd {
         /// Ask for JSON output instead of text.
         #[arg(long)]
         json: bool,
-        /// The command (`list-commands` shows them all) and its arguments;
-        /// everything after the command goes to it, `-` options included.
-        #[arg(
-            value_name = "COMMAND [ARGS]",
-            required = true,
-            num_args = 1..,
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
-        command: Vec<String>,
+        /// The command (`rvs ctl list-commands` shows them all).
+        command: String,
+        /// The command's arguments; everything after the command goes to
+        /// it, `-` options included.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
 /// `rvs ctl`: one request, its output on stdout (exit 0) or its error on
 /// stderr (exit 2, as `ovs-appctl`).
-fn run_ctl(socket: Option<PathBuf>, json: bool, mut command: Vec<String>) -> ExitCode {
+fn run_ctl(socket: Option<PathBuf>, json: bool, command: String, args: Vec<String>) -> ExitCode {
     let socket = socket
         .or_else(|| std::env::var_os("RVS_CTL").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_SOCKET));
-    let args = command.split_off(1);
     let req = ctl::CtlRequest {
-        command: command.remove(0),
+        command,
         args,
         json,
     };
@@ -119,7 +114,8 @@ fn main() -> ExitCode {
             socket,
             json,
             command,
-        } => return run_ctl(socket, json, command),
+            args,
+        } => return run_ctl(socket, json, command, args),
         Cmd::Replay {
             flows,
             pcap,
@@ -145,5 +141,56 @@ fn main() -> ExitCode {
             eprintln!("rvs: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctl(argv: &[&str]) -> (Option<PathBuf>, bool, String, Vec<String>) {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        match cli.cmd {
+            Cmd::Ctl {
+                socket,
+                json,
+                command,
+                args,
+            } => (socket, json, command, args),
+            _ => panic!("not ctl"),
+        }
+    }
+
+    #[test]
+    fn ctl_arguments() {
+        let (socket, json, command, args) = ctl(&["rvs", "ctl", "list-commands"]);
+        assert_eq!(
+            (socket, json, command.as_str()),
+            (None, false, "list-commands")
+        );
+        assert!(args.is_empty());
+
+        // Options before the command are rvs ctl's; everything after it,
+        // dashes included, is the command's.
+        let (socket, json, command, args) = ctl(&[
+            "rvs",
+            "ctl",
+            "--json",
+            "-t",
+            "/run/x.ctl",
+            "dpctl/dump-flows",
+            "-m",
+            "--json",
+            "br0",
+        ]);
+        assert_eq!(socket.as_deref(), Some(std::path::Path::new("/run/x.ctl")));
+        assert!(json);
+        assert_eq!(command, "dpctl/dump-flows");
+        assert_eq!(args, ["-m", "--json", "br0"]);
+
+        let (socket, ..) = ctl(&["rvs", "ctl", "--target", "a.ctl", "help"]);
+        assert_eq!(socket.as_deref(), Some(std::path::Path::new("a.ctl")));
+
+        assert!(Cli::try_parse_from(["rvs", "ctl"]).is_err());
     }
 }
