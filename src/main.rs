@@ -2,9 +2,15 @@
 //!
 //! Today rvs can run its fast path over a capture with datapath flows you
 //! give it (`rvs replay`, the userspace cousin of `ovs-dpctl add-flow` plus
-//! `netdev-dummy/receive`). The full switch (`rvs run`, `rvs ctl`) builds
-//! on the same library.
+//! `netdev-dummy/receive`). The full switch (`rvs run`) builds on the same
+//! library; `rvs ctl` talks to a running one (OVS's `ovs-appctl`).
 
+// `rvs run` (being wired) is the user of the config and of the control
+// server and command registry; until it lands only their tests do.
+#[allow(dead_code)]
+mod config;
+#[allow(dead_code)]
+mod ctl;
 mod pcap;
 mod replay;
 
@@ -49,11 +55,67 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         emc_insert_inv_prob: u32,
     },
+    /// Send a command to a running rvs over its control socket and print
+    /// the answer (OVS's `ovs-appctl`). Exits 2 if the command fails or rvs
+    /// cannot be reached.
+    ///
+    /// Example: rvs ctl dpctl/dump-flows; rvs ctl list-commands
+    Ctl {
+        /// Control socket; default: $RVS_CTL, else rvs.ctl in the current
+        /// directory.
+        #[arg(long, short = 't', visible_alias = "target")]
+        socket: Option<PathBuf>,
+        /// Ask for JSON output instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The command (`rvs ctl list-commands` shows them all).
+        command: String,
+        /// The command's arguments; everything after the command goes to
+        /// it, `-` options included.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// `rvs ctl`: one request, its output on stdout (exit 0) or its error on
+/// stderr (exit 2, as `ovs-appctl`).
+fn run_ctl(socket: Option<PathBuf>, json: bool, command: String, args: Vec<String>) -> ExitCode {
+    let socket = socket
+        .or_else(|| std::env::var_os("RVS_CTL").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_SOCKET));
+    let req = ctl::CtlRequest {
+        command,
+        args,
+        json,
+    };
+    match ctl::call(&socket, &req) {
+        Ok(ctl::CtlReply::Ok(out)) => {
+            print!("{out}");
+            if !out.is_empty() && !out.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(ctl::CtlReply::Err(msg)) => {
+            eprintln!("{}", msg.trim_end());
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("rvs ctl: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
+        Cmd::Ctl {
+            socket,
+            json,
+            command,
+            args,
+        } => return run_ctl(socket, json, command, args),
         Cmd::Replay {
             flows,
             pcap,
@@ -79,5 +141,56 @@ fn main() -> ExitCode {
             eprintln!("rvs: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctl(argv: &[&str]) -> (Option<PathBuf>, bool, String, Vec<String>) {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        match cli.cmd {
+            Cmd::Ctl {
+                socket,
+                json,
+                command,
+                args,
+            } => (socket, json, command, args),
+            _ => panic!("not ctl"),
+        }
+    }
+
+    #[test]
+    fn ctl_arguments() {
+        let (socket, json, command, args) = ctl(&["rvs", "ctl", "list-commands"]);
+        assert_eq!(
+            (socket, json, command.as_str()),
+            (None, false, "list-commands")
+        );
+        assert!(args.is_empty());
+
+        // Options before the command are rvs ctl's; everything after it,
+        // dashes included, is the command's.
+        let (socket, json, command, args) = ctl(&[
+            "rvs",
+            "ctl",
+            "--json",
+            "-t",
+            "/run/x.ctl",
+            "dpctl/dump-flows",
+            "-m",
+            "--json",
+            "br0",
+        ]);
+        assert_eq!(socket.as_deref(), Some(std::path::Path::new("/run/x.ctl")));
+        assert!(json);
+        assert_eq!(command, "dpctl/dump-flows");
+        assert_eq!(args, ["-m", "--json", "br0"]);
+
+        let (socket, ..) = ctl(&["rvs", "ctl", "--target", "a.ctl", "help"]);
+        assert_eq!(socket.as_deref(), Some(std::path::Path::new("a.ctl")));
+
+        assert!(Cli::try_parse_from(["rvs", "ctl"]).is_err());
     }
 }

@@ -1,0 +1,1226 @@
+//! The TOML configuration of `rvs run --config rvs.toml`.
+//!
+//! One file describes the whole switch: the control socket, the PMD threads
+//! and their tuning knobs (OVS's `other_config:pmd-cpu-mask`,
+//! `emc-insert-inv-prob`, `n-handler-threads`, `max-idle`, `flow-limit`),
+//! and the bridges with their ports and OpenFlow flows:
+//!
+//! ```toml
+//! [control]
+//! socket = "rvs.ctl"            # relative to this file's directory
+//!
+//! [pmd]
+//! cores = [1]                   # one PMD thread per core
+//! emc_insert_inv_prob = 100     # 0 = never insert into the EMC
+//! handler_threads = 1
+//! max_idle_ms = 10000
+//! revalidate_interval_ms = 500
+//! flow_limit = 200000           # megaflows per PMD
+//!
+//! [[bridge]]
+//! name = "br0"
+//! flows = ["priority=10,in_port=1,actions=output:2"]  # or flows_file = "flows.txt"
+//!
+//! [[bridge.port]]
+//! name = "p0"
+//! ofport = 1                    # optional: lowest free number from 1 up
+//! type = "pcap"                 # "pcap" | "dummy" | "ring"
+//! rx_pcap = "in.pcap"           # pcap only
+//! tx_pcap = "p0-out.pcap"       # pcap and dummy
+//! loop = false                  # pcap only: replay rx_pcap forever
+//! ```
+//!
+//! Every relative path (the socket, `flows_file`, `rx_pcap`, `tx_pcap`) is
+//! resolved against the directory of the config file, so a config works the
+//! same whatever directory `rvs run` starts in.
+//!
+//! # Errors
+//!
+//! A bad config is refused whole, with one error naming the file and the key
+//! in the file's own terms: `rvs.toml: bridge[0].port[2].type: unknown port
+//! type "pcpa"`. Unknown keys are errors (a typo must not silently fall back
+//! to a default). TOML syntax errors keep toml's line/column report.
+//!
+//! What this module does not check: that files exist or cores are present
+//! on this machine, and the flows' syntax. Those are checked by `rvs run`
+//! when it opens ports, pins threads and parses the flows, each error again
+//! naming what it came from.
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Highest OpenFlow port number a port may have (OFPP_MAX - 1: 0xff00 and
+/// above are reserved ports such as LOCAL and CONTROLLER).
+pub const OFPORT_MAX: u32 = 0xfeff;
+
+/// Socket file name used when `[control] socket` is not given.
+pub const DEFAULT_SOCKET: &str = "rvs.ctl";
+
+/// The whole switch configuration, validated, with every path resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The control socket (`[control]`).
+    pub control: ControlConfig,
+    /// PMD threads and datapath tuning (`[pmd]`).
+    pub pmd: PmdConfig,
+    /// The bridges (`[[bridge]]`), in file order.
+    pub bridges: Vec<BridgeConfig>,
+}
+
+/// `[control]`: where `rvs ctl` finds the running switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// Path of the unix control socket; default `rvs.ctl` next to the config
+    /// file.
+    pub socket: PathBuf,
+}
+
+/// `[pmd]`: PMD threads and the knobs of the datapath around them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PmdConfig {
+    /// One PMD thread pinned to each of these cores (default `[0]`); never
+    /// empty, no duplicates.
+    pub cores: Vec<usize>,
+    /// EMC inverse insertion probability: a missed flow enters the EMC with
+    /// probability 1/N; 0 never inserts (OVS's `emc-insert-inv-prob`,
+    /// default 100).
+    pub emc_insert_inv_prob: u32,
+    /// Upcall handler threads (default 1, at least 1).
+    pub handler_threads: usize,
+    /// Idle megaflows expire after this many milliseconds (OVS's
+    /// `max-idle`, default 10000).
+    pub max_idle_ms: u64,
+    /// Revalidator period in milliseconds (default 500).
+    pub revalidate_interval_ms: u64,
+    /// Most megaflows per PMD (OVS's `flow-limit`, default 200000).
+    pub flow_limit: usize,
+}
+
+impl Default for PmdConfig {
+    fn default() -> Self {
+        PmdConfig {
+            cores: vec![0],
+            emc_insert_inv_prob: 100,
+            handler_threads: 1,
+            max_idle_ms: 10_000,
+            revalidate_interval_ms: 500,
+            flow_limit: 200_000,
+        }
+    }
+}
+
+/// `[[bridge]]`: one bridge, its OpenFlow flows and its ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// Bridge name, unique among bridges.
+    pub name: String,
+    /// Flows in `ovs-ofctl add-flow` syntax, given inline (`flows = [...]`).
+    pub flows: Vec<String>,
+    /// A file of flows in `ovs-ofctl add-flows` syntax (resolved path);
+    /// never given together with `flows`.
+    pub flows_file: Option<PathBuf>,
+    /// The ports (`[[bridge.port]]`), in file order.
+    pub ports: Vec<PortConfig>,
+}
+
+/// `[[bridge.port]]`: one port of a bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Port name, unique across all bridges (as in OVS).
+    pub name: String,
+    /// OpenFlow port number, 1..=[`OFPORT_MAX`], unique in its bridge;
+    /// assigned (lowest free number from 1 up) when the config gives none.
+    pub ofport: u32,
+    /// What kind of port it is, with its type-specific settings.
+    pub kind: PortKind,
+}
+
+/// The port types (`type = "..."`) and their settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortKind {
+    /// `type = "pcap"`: receives the packets of a capture, writes what it
+    /// sends to another.
+    Pcap {
+        /// Capture to receive from (`rx_pcap`, resolved); none: receives
+        /// nothing.
+        rx_pcap: Option<PathBuf>,
+        /// Capture to write transmitted packets to (`tx_pcap`, resolved);
+        /// none: transmitted packets are counted and dropped.
+        tx_pcap: Option<PathBuf>,
+        /// `loop = true`: replay `rx_pcap` forever (requires `rx_pcap`).
+        looping: bool,
+    },
+    /// `type = "dummy"`: receives nothing; optionally captures what it sends.
+    Dummy {
+        /// Capture to write transmitted packets to (`tx_pcap`, resolved).
+        tx_pcap: Option<PathBuf>,
+    },
+    /// `type = "ring"`: an in-memory ring, fed and drained by the program
+    /// (tests and benches).
+    Ring,
+}
+
+impl PortKind {
+    /// The `type` string this kind is written as in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            PortKind::Pcap { .. } => "pcap",
+            PortKind::Dummy { .. } => "dummy",
+            PortKind::Ring => "ring",
+        }
+    }
+}
+
+/// Where one flow of a bridge came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowOrigin {
+    /// `flows[index]` in the config file (0-based, as the key path).
+    Inline {
+        /// Index in the `flows` list.
+        index: usize,
+    },
+    /// Line `line` (1-based) of `path`, the bridge's `flows_file`.
+    File {
+        /// The flows file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+    },
+}
+
+impl fmt::Display for FlowOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlowOrigin::Inline { index } => write!(f, "flows[{index}]"),
+            FlowOrigin::File { path, line } => write!(f, "{}:{line}", path.display()),
+        }
+    }
+}
+
+impl BridgeConfig {
+    /// The bridge's flows, each with where it came from: the inline `flows`,
+    /// or the lines of `flows_file` (as `ovs-ofctl add-flows` reads them:
+    /// blank lines and lines starting with `#` are skipped, surrounding
+    /// whitespace is trimmed).
+    pub fn flow_lines(&self) -> Result<Vec<(FlowOrigin, String)>, ConfigError> {
+        let Some(path) = &self.flows_file else {
+            return Ok(self
+                .flows
+                .iter()
+                .enumerate()
+                .map(|(index, f)| (FlowOrigin::Inline { index }, f.clone()))
+                .collect());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.clone(),
+            source,
+        })?;
+        Ok(text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+            .map(|(line, l)| {
+                (
+                    FlowOrigin::File {
+                        path: path.clone(),
+                        line,
+                    },
+                    l.to_string(),
+                )
+            })
+            .collect())
+    }
+}
+
+/// Why a config was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The file is not valid TOML; `message` is toml's report, with line and
+    /// column.
+    #[error("{}: {message}", file.display())]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// toml's report.
+        message: String,
+    },
+    /// The TOML is well formed but a key is unknown, mistyped or invalid.
+    #[error("{}: {key}: {message}", file.display())]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// The key path, as `bridge[0].port[2].type`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The key path the error is about, when it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Reads and validates the config file at `path`; relative paths in it are
+/// resolved against `path`'s directory.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new(""));
+    parse_as(&text, base_dir, path)
+}
+
+/// Parses and validates config text; relative paths in it are resolved
+/// against `base_dir`. Errors name the file as `<config>`.
+pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    parse_as(text, base_dir, Path::new("<config>"))
+}
+
+// ---------------------------------------------------------------------------
+// The file as written: every key optional, so that this module (not serde)
+// says what is missing, and integers as TOML's i64, so that ranges are
+// checked with messages that name the key.
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    control: RawControl,
+    #[serde(default)]
+    pmd: RawPmd,
+    #[serde(default, rename = "bridge")]
+    bridges: Vec<RawBridge>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    socket: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPmd {
+    cores: Option<Vec<i64>>,
+    emc_insert_inv_prob: Option<i64>,
+    handler_threads: Option<i64>,
+    max_idle_ms: Option<i64>,
+    revalidate_interval_ms: Option<i64>,
+    flow_limit: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBridge {
+    name: Option<String>,
+    flows: Option<Vec<String>>,
+    flows_file: Option<PathBuf>,
+    #[serde(default, rename = "port")]
+    ports: Vec<RawPort>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: Option<String>,
+    ofport: Option<i64>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    rx_pcap: Option<PathBuf>,
+    tx_pcap: Option<PathBuf>,
+    #[serde(rename = "loop")]
+    looping: Option<bool>,
+}
+
+/// What a key holds, for "expected ..." messages; `path` has its indices
+/// removed (`bridge[].port[].ofport`).
+fn expected(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "control" | "pmd" | "bridge[]" | "bridge[].port[]" => "a table",
+        "control.socket"
+        | "bridge[].flows_file"
+        | "bridge[].port[].rx_pcap"
+        | "bridge[].port[].tx_pcap" => "a path (string)",
+        "pmd.cores" => "a list of core numbers",
+        "pmd.cores[]" => "a core number",
+        "pmd.emc_insert_inv_prob"
+        | "pmd.handler_threads"
+        | "pmd.max_idle_ms"
+        | "pmd.revalidate_interval_ms"
+        | "pmd.flow_limit" => "an integer",
+        "bridge" => "an array of tables ([[bridge]])",
+        "bridge[].name" | "bridge[].port[].name" => "a name (string)",
+        "bridge[].flows" => "a list of flows (strings)",
+        "bridge[].flows[]" => "a flow (string)",
+        "bridge[].port" => "an array of tables ([[bridge.port]])",
+        "bridge[].port[].ofport" => "a port number",
+        "bridge[].port[].type" => "a port type (string)",
+        "bridge[].port[].loop" => "true or false",
+        _ => return None,
+    })
+}
+
+/// `bridge[0].port[12].type` → `bridge[].port[].type`.
+fn strip_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Turns serde's message for the key at `path` into ours.
+fn structural_message(path: &str, serde_msg: &str) -> String {
+    if serde_msg.starts_with("unknown field") {
+        return "unknown key".to_string();
+    }
+    if serde_msg.starts_with("invalid type") || serde_msg.starts_with("invalid value") {
+        if let Some(what) = expected(&strip_indices(path)) {
+            return format!("expected {what}");
+        }
+    }
+    serde_msg.to_string()
+}
+
+fn parse_as(text: &str, base_dir: &Path, file: &Path) -> Result<Config, ConfigError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let message = structural_message(&key, e.inner().message());
+            ConfigError::Invalid {
+                file: file.to_path_buf(),
+                key,
+                message,
+            }
+        })?;
+    Validator { file, base_dir }.config(raw)
+}
+
+/// Checks the raw config and builds the resolved one.
+struct Validator<'a> {
+    file: &'a Path,
+    base_dir: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A path from the config, resolved against the config's directory.
+    fn path(&self, key: &str, p: PathBuf) -> Result<PathBuf, ConfigError> {
+        if p.as_os_str().is_empty() {
+            return Err(self.err(key, "must not be empty"));
+        }
+        Ok(if p.is_absolute() {
+            p
+        } else {
+            self.base_dir.join(p)
+        })
+    }
+
+    fn opt_path(&self, key: &str, p: Option<PathBuf>) -> Result<Option<PathBuf>, ConfigError> {
+        p.map(|p| self.path(key, p)).transpose()
+    }
+
+    /// An integer key in `min..=max`, or `default` when absent.
+    fn int<T: TryFrom<i64>>(
+        &self,
+        key: &str,
+        v: Option<i64>,
+        min: i64,
+        max: i64,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let Some(v) = v else { return Ok(default) };
+        if v < min || v > max {
+            return Err(self.err(key, format!("{v} out of range {min}-{max}")));
+        }
+        T::try_from(v).map_err(|_| self.err(key, format!("{v} out of range {min}-{max}")))
+    }
+
+    fn name(&self, key: String, name: Option<String>) -> Result<String, ConfigError> {
+        match name {
+            None => Err(self.err(key, "required key is missing")),
+            Some(n) if n.trim().is_empty() => Err(self.err(key, "must not be empty")),
+            Some(n) => Ok(n),
+        }
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let socket = match raw.control.socket {
+            Some(p) => self.path("control.socket", p)?,
+            None => self.base_dir.join(DEFAULT_SOCKET),
+        };
+        let pmd = self.pmd(raw.pmd)?;
+        let mut bridges = Vec::with_capacity(raw.bridges.len());
+        let mut bridge_names: HashMap<String, usize> = HashMap::new();
+        let mut port_names: HashMap<String, (usize, usize)> = HashMap::new();
+        for (b, rb) in raw.bridges.into_iter().enumerate() {
+            let bridge = self.bridge(b, rb, &mut port_names)?;
+            if let Some(first) = bridge_names.insert(bridge.name.clone(), b) {
+                return Err(self.err(
+                    format!("bridge[{b}].name"),
+                    format!(
+                        "duplicate bridge name \"{}\" (also bridge[{first}])",
+                        bridge.name
+                    ),
+                ));
+            }
+            bridges.push(bridge);
+        }
+        Ok(Config {
+            control: ControlConfig { socket },
+            pmd,
+            bridges,
+        })
+    }
+
+    fn pmd(&self, raw: RawPmd) -> Result<PmdConfig, ConfigError> {
+        let d = PmdConfig::default();
+        let cores = match raw.cores {
+            None => d.cores,
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(self.err("pmd.cores", "must list at least one core"));
+                }
+                let mut seen = BTreeSet::new();
+                let mut cores = Vec::with_capacity(list.len());
+                for (i, c) in list.into_iter().enumerate() {
+                    let key = format!("pmd.cores[{i}]");
+                    let core = usize::try_from(c)
+                        .map_err(|_| self.err(&key, format!("{c} is not a core number")))?;
+                    if !seen.insert(core) {
+                        return Err(self.err(key, format!("core {core} listed twice")));
+                    }
+                    cores.push(core);
+                }
+                cores
+            }
+        };
+        const I64_MAX: i64 = i64::MAX;
+        Ok(PmdConfig {
+            cores,
+            emc_insert_inv_prob: self.int(
+                "pmd.emc_insert_inv_prob",
+                raw.emc_insert_inv_prob,
+                0,
+                u32::MAX.into(),
+                d.emc_insert_inv_prob,
+            )?,
+            handler_threads: self.int(
+                "pmd.handler_threads",
+                raw.handler_threads,
+                1,
+                1024,
+                d.handler_threads,
+            )?,
+            max_idle_ms: self.int(
+                "pmd.max_idle_ms",
+                raw.max_idle_ms,
+                1,
+                I64_MAX,
+                d.max_idle_ms,
+            )?,
+            revalidate_interval_ms: self.int(
+                "pmd.revalidate_interval_ms",
+                raw.revalidate_interval_ms,
+                1,
+                I64_MAX,
+                d.revalidate_interval_ms,
+            )?,
+            flow_limit: self.int("pmd.flow_limit", raw.flow_limit, 1, I64_MAX, d.flow_limit)?,
+        })
+    }
+
+    fn bridge(
+        &self,
+        b: usize,
+        raw: RawBridge,
+        port_names: &mut HashMap<String, (usize, usize)>,
+    ) -> Result<BridgeConfig, ConfigError> {
+        let name = self.name(format!("bridge[{b}].name"), raw.name)?;
+        if raw.flows.is_some() && raw.flows_file.is_some() {
+            return Err(self.err(
+                format!("bridge[{b}].flows_file"),
+                "give either flows or flows_file, not both",
+            ));
+        }
+        let flows_file = self.opt_path(&format!("bridge[{b}].flows_file"), raw.flows_file)?;
+
+        let mut ports = Vec::with_capacity(raw.ports.len());
+        // ofport -> index of the port that has it, for the explicit numbers.
+        let mut used: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut unassigned = Vec::new();
+        for (p, rp) in raw.ports.into_iter().enumerate() {
+            let key = |k: &str| format!("bridge[{b}].port[{p}].{k}");
+            let pname = self.name(key("name"), rp.name)?;
+            if let Some(&(ob, op)) = port_names.get(&pname) {
+                return Err(self.err(
+                    key("name"),
+                    format!("duplicate port name \"{pname}\" (also bridge[{ob}].port[{op}])"),
+                ));
+            }
+            port_names.insert(pname.clone(), (b, p));
+
+            let ofport = match rp.ofport {
+                None => {
+                    unassigned.push(p);
+                    0
+                }
+                Some(n) => {
+                    let n: u32 = self.int(&key("ofport"), Some(n), 1, OFPORT_MAX.into(), 0)?;
+                    if let Some(&other) = used.get(&n) {
+                        return Err(self.err(
+                            key("ofport"),
+                            format!("duplicate ofport {n} (also bridge[{b}].port[{other}])"),
+                        ));
+                    }
+                    used.insert(n, p);
+                    n
+                }
+            };
+
+            let Some(type_name) = rp.kind else {
+                return Err(self.err(
+                    key("type"),
+                    "required key is missing (\"pcap\", \"dummy\" or \"ring\")",
+                ));
+            };
+            let only_pcap = |k: &str, given: bool| -> Result<(), ConfigError> {
+                if given {
+                    Err(self.err(key(k), format!("not allowed for a {type_name} port")))
+                } else {
+                    Ok(())
+                }
+            };
+            let kind = match type_name.as_str() {
+                "pcap" => {
+                    let rx_pcap = self.opt_path(&key("rx_pcap"), rp.rx_pcap)?;
+                    let looping = rp.looping.unwrap_or(false);
+                    if looping && rx_pcap.is_none() {
+                        return Err(self.err(key("loop"), "loop = true needs rx_pcap"));
+                    }
+                    PortKind::Pcap {
+                        rx_pcap,
+                        tx_pcap: self.opt_path(&key("tx_pcap"), rp.tx_pcap)?,
+                        looping,
+                    }
+                }
+                "dummy" => {
+                    only_pcap("rx_pcap", rp.rx_pcap.is_some())?;
+                    only_pcap("loop", rp.looping.is_some())?;
+                    PortKind::Dummy {
+                        tx_pcap: self.opt_path(&key("tx_pcap"), rp.tx_pcap)?,
+                    }
+                }
+                "ring" => {
+                    only_pcap("rx_pcap", rp.rx_pcap.is_some())?;
+                    only_pcap("tx_pcap", rp.tx_pcap.is_some())?;
+                    only_pcap("loop", rp.looping.is_some())?;
+                    PortKind::Ring
+                }
+                other => {
+                    return Err(self.err(key("type"), format!("unknown port type \"{other}\"")));
+                }
+            };
+            ports.push(PortConfig {
+                name: pname,
+                ofport,
+                kind,
+            });
+        }
+
+        // OVS gives a port without a requested number the lowest free one.
+        let mut next = 1u32;
+        for p in unassigned {
+            while used.contains_key(&next) {
+                next += 1;
+            }
+            if next > OFPORT_MAX {
+                return Err(self.err(
+                    format!("bridge[{b}].port[{p}].ofport"),
+                    "no free port number left",
+                ));
+            }
+            used.insert(next, p);
+            ports[p].ofport = next;
+        }
+
+        Ok(BridgeConfig {
+            name,
+            flows: raw.flows.unwrap_or_default(),
+            flows_file,
+            ports,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> &'static Path {
+        Path::new("/etc/rvs")
+    }
+
+    fn ok(text: &str) -> Config {
+        match parse(text, base()) {
+            Ok(c) => c,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+
+    /// The error's text without the `<config>: ` file prefix.
+    fn err(text: &str) -> String {
+        match parse(text, base()) {
+            Ok(c) => panic!("expected an error, got {c:?}"),
+            Err(e) => {
+                let s = e.to_string();
+                s.strip_prefix("<config>: ").unwrap_or(&s).to_string()
+            }
+        }
+    }
+
+    const FULL: &str = r#"
+[control]
+socket = "rvs.ctl"
+
+[pmd]
+cores = [1, 3]
+emc_insert_inv_prob = 0
+handler_threads = 2
+max_idle_ms = 5000
+revalidate_interval_ms = 250
+flow_limit = 1000
+
+[[bridge]]
+name = "br0"
+flows = ["priority=10,in_port=1,actions=output:2", "actions=drop"]
+
+[[bridge.port]]
+name = "p0"
+ofport = 1
+type = "pcap"
+rx_pcap = "in.pcap"
+tx_pcap = "/var/tmp/p0-out.pcap"
+loop = true
+
+[[bridge.port]]
+name = "p1"
+type = "dummy"
+tx_pcap = "out/p1.pcap"
+
+[[bridge]]
+name = "br1"
+flows_file = "br1.flows"
+
+[[bridge.port]]
+name = "r0"
+type = "ring"
+"#;
+
+    #[test]
+    fn full_example() {
+        let c = ok(FULL);
+        assert_eq!(
+            c,
+            Config {
+                control: ControlConfig {
+                    socket: "/etc/rvs/rvs.ctl".into()
+                },
+                pmd: PmdConfig {
+                    cores: vec![1, 3],
+                    emc_insert_inv_prob: 0,
+                    handler_threads: 2,
+                    max_idle_ms: 5000,
+                    revalidate_interval_ms: 250,
+                    flow_limit: 1000,
+                },
+                bridges: vec![
+                    BridgeConfig {
+                        name: "br0".into(),
+                        flows: vec![
+                            "priority=10,in_port=1,actions=output:2".into(),
+                            "actions=drop".into()
+                        ],
+                        flows_file: None,
+                        ports: vec![
+                            PortConfig {
+                                name: "p0".into(),
+                                ofport: 1,
+                                kind: PortKind::Pcap {
+                                    rx_pcap: Some("/etc/rvs/in.pcap".into()),
+                                    tx_pcap: Some("/var/tmp/p0-out.pcap".into()),
+                                    looping: true,
+                                },
+                            },
+                            PortConfig {
+                                name: "p1".into(),
+                                ofport: 2,
+                                kind: PortKind::Dummy {
+                                    tx_pcap: Some("/etc/rvs/out/p1.pcap".into()),
+                                },
+                            },
+                        ],
+                    },
+                    BridgeConfig {
+                        name: "br1".into(),
+                        flows: vec![],
+                        flows_file: Some("/etc/rvs/br1.flows".into()),
+                        ports: vec![PortConfig {
+                            name: "r0".into(),
+                            ofport: 1,
+                            kind: PortKind::Ring,
+                        }],
+                    },
+                ],
+            }
+        );
+        let kinds: Vec<_> = c
+            .bridges
+            .iter()
+            .flat_map(|b| &b.ports)
+            .map(|p| p.kind.type_name())
+            .collect();
+        assert_eq!(kinds, ["pcap", "dummy", "ring"]);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ok("");
+        assert_eq!(c.control.socket, Path::new("/etc/rvs/rvs.ctl"));
+        assert_eq!(c.pmd, PmdConfig::default());
+        assert_eq!(c.pmd.cores, [0]);
+        assert_eq!(c.pmd.emc_insert_inv_prob, 100);
+        assert_eq!(c.pmd.handler_threads, 1);
+        assert_eq!(c.pmd.max_idle_ms, 10_000);
+        assert_eq!(c.pmd.revalidate_interval_ms, 500);
+        assert_eq!(c.pmd.flow_limit, 200_000);
+        assert!(c.bridges.is_empty());
+
+        let c = ok("[[bridge]]\nname = \"br0\"\n[[bridge.port]]\nname = \"p\"\ntype = \"pcap\"");
+        let b = &c.bridges[0];
+        assert!(b.flows.is_empty() && b.flows_file.is_none());
+        assert_eq!(
+            b.ports[0].kind,
+            PortKind::Pcap {
+                rx_pcap: None,
+                tx_pcap: None,
+                looping: false
+            }
+        );
+    }
+
+    #[test]
+    fn ofport_assignment_fills_lowest_free_numbers() {
+        let c = ok(r#"
+[[bridge]]
+name = "br0"
+[[bridge.port]]
+name = "a"
+type = "ring"
+[[bridge.port]]
+name = "b"
+type = "ring"
+ofport = 2
+[[bridge.port]]
+name = "c"
+type = "ring"
+[[bridge.port]]
+name = "d"
+type = "ring"
+ofport = 4
+[[bridge.port]]
+name = "e"
+type = "ring"
+[[bridge]]
+name = "br1"
+[[bridge.port]]
+name = "f"
+type = "ring"
+"#);
+        let nums: Vec<_> = c.bridges[0]
+            .ports
+            .iter()
+            .map(|p| (p.name.as_str(), p.ofport))
+            .collect();
+        assert_eq!(nums, [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)]);
+        // Numbers are per bridge.
+        assert_eq!(c.bridges[1].ports[0].ofport, 1);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_config_dir() {
+        let c = ok(r#"
+[control]
+socket = "run/sw.ctl"
+[[bridge]]
+name = "br0"
+flows_file = "../flows/br0.txt"
+[[bridge.port]]
+name = "p0"
+type = "pcap"
+rx_pcap = "in.pcap"
+tx_pcap = "/abs/out.pcap"
+"#);
+        assert_eq!(c.control.socket, Path::new("/etc/rvs/run/sw.ctl"));
+        assert_eq!(
+            c.bridges[0].flows_file.as_deref(),
+            Some(Path::new("/etc/rvs/../flows/br0.txt"))
+        );
+        let PortKind::Pcap {
+            rx_pcap, tx_pcap, ..
+        } = &c.bridges[0].ports[0].kind
+        else {
+            panic!()
+        };
+        assert_eq!(rx_pcap.as_deref(), Some(Path::new("/etc/rvs/in.pcap")));
+        assert_eq!(tx_pcap.as_deref(), Some(Path::new("/abs/out.pcap")));
+
+        // A relative base (config given as a bare file name) stays relative.
+        let c = parse("[control]\nsocket = \"x.ctl\"", Path::new("")).unwrap();
+        assert_eq!(c.control.socket, Path::new("x.ctl"));
+    }
+
+    #[test]
+    fn load_names_the_file_and_resolves_against_its_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rvs.toml");
+        std::fs::write(
+            &path,
+            "[[bridge]]\nname = \"br0\"\nflows_file = \"f.txt\"\n",
+        )
+        .unwrap();
+        let c = load(&path).unwrap();
+        assert_eq!(c.control.socket, dir.path().join("rvs.ctl"));
+        let ff = dir.path().join("f.txt");
+        assert_eq!(c.bridges[0].flows_file.as_deref(), Some(ff.as_path()));
+
+        std::fs::write(
+            &ff,
+            "# comment\n\n  priority=1,actions=drop  \nactions=NORMAL\n",
+        )
+        .unwrap();
+        let lines = c.bridges[0].flow_lines().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].1, "priority=1,actions=drop");
+        assert_eq!(lines[0].0.to_string(), format!("{}:3", ff.display()));
+        assert_eq!(
+            lines[1].0,
+            FlowOrigin::File {
+                path: ff.clone(),
+                line: 4
+            }
+        );
+
+        std::fs::write(
+            &path,
+            "[[bridge]]\nname = \"br0\"\n[[bridge.port]]\ntype = \"pcpa\"\nname = \"p\"\n",
+        )
+        .unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: bridge[0].port[0].type: unknown port type \"pcpa\"",
+                path.display()
+            )
+        );
+        assert_eq!(e.key(), Some("bridge[0].port[0].type"));
+
+        let missing = dir.path().join("nope.toml");
+        let e = load(&missing).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}: cannot read: ", missing.display())));
+    }
+
+    #[test]
+    fn inline_flow_lines() {
+        let c = ok("[[bridge]]\nname = \"br0\"\nflows = [\"a\", \"b\"]");
+        let lines = c.bridges[0].flow_lines().unwrap();
+        assert_eq!(lines[1], (FlowOrigin::Inline { index: 1 }, "b".to_string()));
+        assert_eq!(lines[1].0.to_string(), "flows[1]");
+    }
+
+    #[test]
+    fn syntax_error_keeps_line_and_column() {
+        let e = parse("[pmd]\ncores = [1,\n", base()).unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { .. }));
+        let s = e.to_string();
+        assert!(s.starts_with("<config>: TOML parse error at line 2"), "{s}");
+        assert!(s.contains("column"), "{s}");
+    }
+
+    const PORT: &str = "[[bridge]]\nname = \"br0\"\n[[bridge.port]]\nname = \"p0\"\n";
+
+    #[test]
+    fn unknown_port_type() {
+        assert_eq!(
+            err(&format!("{PORT}type = \"pcpa\"")),
+            "bridge[0].port[0].type: unknown port type \"pcpa\""
+        );
+    }
+
+    #[test]
+    fn missing_port_type() {
+        assert!(err(PORT).starts_with("bridge[0].port[0].type: required key is missing"));
+    }
+
+    #[test]
+    fn unknown_keys() {
+        assert_eq!(
+            err(&format!("{PORT}type = \"pcap\"\n[[bridge.port]]\nname = \"p1\"\ntype = \"pcap\"\nrx_pacp = \"x\"")),
+            "bridge[0].port[1].rx_pacp: unknown key"
+        );
+        assert_eq!(err("pmdd = 1"), "pmdd: unknown key");
+        assert_eq!(err("[pmd]\ncore = [1]"), "pmd.core: unknown key");
+        assert_eq!(err("[control]\nsock = \"x\""), "control.sock: unknown key");
+        assert_eq!(
+            err("[[bridge]]\nname = \"b\"\nflow = []"),
+            "bridge[0].flow: unknown key"
+        );
+    }
+
+    #[test]
+    fn wrong_types() {
+        assert_eq!(
+            err("[pmd]\ncores = 1"),
+            "pmd.cores: expected a list of core numbers"
+        );
+        assert_eq!(
+            err("[pmd]\ncores = [1, \"2\"]"),
+            "pmd.cores[1]: expected a core number"
+        );
+        assert_eq!(
+            err("[pmd]\nflow_limit = \"many\""),
+            "pmd.flow_limit: expected an integer"
+        );
+        assert_eq!(err("pmd = 3"), "pmd: expected a table");
+        assert_eq!(
+            err("[bridge]\nname = \"br0\""),
+            "bridge: expected an array of tables ([[bridge]])"
+        );
+        assert_eq!(
+            err("[[bridge]]\nname = 7"),
+            "bridge[0].name: expected a name (string)"
+        );
+        assert_eq!(
+            err("[[bridge]]\nname = \"b\"\nflows = \"x\""),
+            "bridge[0].flows: expected a list of flows (strings)"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"pcap\"\nloop = \"yes\"")),
+            "bridge[0].port[0].loop: expected true or false"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"pcap\"\nofport = \"1\"")),
+            "bridge[0].port[0].ofport: expected a port number"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"pcap\"\nrx_pcap = 1")),
+            "bridge[0].port[0].rx_pcap: expected a path (string)"
+        );
+    }
+
+    #[test]
+    fn ofport_out_of_range() {
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\nofport = 70000")),
+            "bridge[0].port[0].ofport: 70000 out of range 1-65279"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\nofport = 0")),
+            "bridge[0].port[0].ofport: 0 out of range 1-65279"
+        );
+        ok(&format!("{PORT}type = \"ring\"\nofport = 65279"));
+    }
+
+    #[test]
+    fn duplicate_bridge_names() {
+        assert_eq!(
+            err("[[bridge]]\nname = \"br0\"\n[[bridge]]\nname = \"br1\"\n[[bridge]]\nname = \"br0\""),
+            "bridge[2].name: duplicate bridge name \"br0\" (also bridge[0])"
+        );
+    }
+
+    #[test]
+    fn duplicate_port_names_across_bridges() {
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\n[[bridge]]\nname = \"br1\"\n[[bridge.port]]\nname = \"p0\"\ntype = \"ring\"")),
+            "bridge[1].port[0].name: duplicate port name \"p0\" (also bridge[0].port[0])"
+        );
+    }
+
+    #[test]
+    fn duplicate_ofports_in_a_bridge() {
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\nofport = 5\n[[bridge.port]]\nname = \"p1\"\ntype = \"ring\"\nofport = 5")),
+            "bridge[0].port[1].ofport: duplicate ofport 5 (also bridge[0].port[0])"
+        );
+        // The same number in two bridges is fine.
+        ok(&format!("{PORT}type = \"ring\"\nofport = 5\n[[bridge]]\nname = \"br1\"\n[[bridge.port]]\nname = \"p1\"\ntype = \"ring\"\nofport = 5"));
+    }
+
+    #[test]
+    fn rx_pcap_on_dummy_port() {
+        assert_eq!(
+            err(&format!("{PORT}type = \"dummy\"\nrx_pcap = \"in.pcap\"")),
+            "bridge[0].port[0].rx_pcap: not allowed for a dummy port"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"dummy\"\nloop = false")),
+            "bridge[0].port[0].loop: not allowed for a dummy port"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\ntx_pcap = \"o.pcap\"")),
+            "bridge[0].port[0].tx_pcap: not allowed for a ring port"
+        );
+    }
+
+    #[test]
+    fn loop_without_rx_pcap() {
+        assert_eq!(
+            err(&format!(
+                "{PORT}type = \"pcap\"\nloop = true\ntx_pcap = \"o.pcap\""
+            )),
+            "bridge[0].port[0].loop: loop = true needs rx_pcap"
+        );
+        ok(&format!("{PORT}type = \"pcap\"\nloop = false"));
+    }
+
+    #[test]
+    fn empty_cores() {
+        assert_eq!(
+            err("[pmd]\ncores = []"),
+            "pmd.cores: must list at least one core"
+        );
+    }
+
+    #[test]
+    fn bad_cores() {
+        assert_eq!(
+            err("[pmd]\ncores = [-1]"),
+            "pmd.cores[0]: -1 is not a core number"
+        );
+        assert_eq!(
+            err("[pmd]\ncores = [2, 4, 2]"),
+            "pmd.cores[2]: core 2 listed twice"
+        );
+    }
+
+    #[test]
+    fn emc_insert_inv_prob_range() {
+        assert_eq!(
+            ok("[pmd]\nemc_insert_inv_prob = 0").pmd.emc_insert_inv_prob,
+            0
+        );
+        assert_eq!(
+            ok("[pmd]\nemc_insert_inv_prob = 1").pmd.emc_insert_inv_prob,
+            1
+        );
+        assert_eq!(
+            err("[pmd]\nemc_insert_inv_prob = -1"),
+            "pmd.emc_insert_inv_prob: -1 out of range 0-4294967295"
+        );
+        assert_eq!(
+            err("[pmd]\nemc_insert_inv_prob = 4294967296"),
+            "pmd.emc_insert_inv_prob: 4294967296 out of range 0-4294967295"
+        );
+    }
+
+    #[test]
+    fn other_pmd_ranges() {
+        assert_eq!(
+            err("[pmd]\nhandler_threads = 0"),
+            "pmd.handler_threads: 0 out of range 1-1024"
+        );
+        assert!(err("[pmd]\nmax_idle_ms = 0").starts_with("pmd.max_idle_ms: 0 out of range 1-"));
+        assert!(err("[pmd]\nrevalidate_interval_ms = -5")
+            .starts_with("pmd.revalidate_interval_ms: -5 out of range 1-"));
+        assert!(err("[pmd]\nflow_limit = 0").starts_with("pmd.flow_limit: 0 out of range 1-"));
+    }
+
+    #[test]
+    fn flows_and_flows_file_both_given() {
+        assert_eq!(
+            err("[[bridge]]\nname = \"br0\"\nflows = []\nflows_file = \"f\""),
+            "bridge[0].flows_file: give either flows or flows_file, not both"
+        );
+    }
+
+    #[test]
+    fn bridge_without_name() {
+        assert_eq!(
+            err("[[bridge]]\nflows = []"),
+            "bridge[0].name: required key is missing"
+        );
+        assert_eq!(
+            err("[[bridge]]\nname = \" \""),
+            "bridge[0].name: must not be empty"
+        );
+    }
+
+    #[test]
+    fn port_without_name() {
+        assert_eq!(
+            err("[[bridge]]\nname = \"br0\"\n[[bridge.port]]\ntype = \"ring\""),
+            "bridge[0].port[0].name: required key is missing"
+        );
+    }
+
+    #[test]
+    fn empty_path() {
+        assert_eq!(
+            err("[control]\nsocket = \"\""),
+            "control.socket: must not be empty"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"pcap\"\nrx_pcap = \"\"")),
+            "bridge[0].port[0].rx_pcap: must not be empty"
+        );
+    }
+}
