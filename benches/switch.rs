@@ -111,7 +111,9 @@ fn forward(name: &str, flows: &str, n_flows: u32, dur: Duration, core: usize) {
     dp.drain();
     while out.recv().is_some() {}
     // Circulate `in_flight` packets: out ring -> in ring.
-    let mut circ: Vec<Packet> = (0..in_flight as u32).map(|i| packet(i % n_flows, 10)).collect();
+    let mut circ: Vec<Packet> = (0..in_flight as u32)
+        .map(|i| packet(i % n_flows, 10))
+        .collect();
     inp.send_packets(circ.drain(..));
     dp.clear_pmd_stats();
     let stop = Arc::new(AtomicBool::new(false));

@@ -39,7 +39,10 @@ pub struct PortMap {
 
 impl XlatePorts for PortMap {
     fn odp_port(&self, ofport: u32) -> Option<u32> {
-        self.ports.iter().find(|p| p.ofport == ofport).map(|p| p.odp)
+        self.ports
+            .iter()
+            .find(|p| p.ofport == ofport)
+            .map(|p| p.odp)
     }
     fn ofport(&self, odp: u32) -> Option<u32> {
         self.ports.iter().find(|p| p.odp == odp).map(|p| p.ofport)

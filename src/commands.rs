@@ -51,7 +51,7 @@ fn core_label(core: Option<usize>) -> String {
 }
 
 /// `dpif-netdev/pmd-stats-show`, OVS 3.x text.
-fn pmd_stats_text(stats: &[(Option<usize>, PmdStatsSnapshot)]) -> String {
+pub fn pmd_stats_text(stats: &[(Option<usize>, PmdStatsSnapshot)]) -> String {
     let mut s = String::new();
     for (core, p) in stats {
         let passes = p.rx_packets + p.recirc_packets;
@@ -263,8 +263,11 @@ fn strict(args: &[String]) -> (bool, &[String]) {
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-    if s.is_empty() || s.len() % 2 != 0 {
+    let s: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    if s.is_empty() || s.len() & 1 != 0 {
         return None;
     }
     (0..s.len())
@@ -304,9 +307,12 @@ fn trace_key(b: &Bridge, args: &[String]) -> Result<FlowKey, String> {
     }
 }
 
-/// Per-port counters, printed at exit.
+/// PMD and port counters, printed at exit.
 pub fn port_summary(sw: &Switch) -> String {
-    let mut s = String::new();
+    let mut s = pmd_stats_text(&sw.dp.pmd_stats());
+    for (r, n) in sw.dp.drop_stats() {
+        let _ = writeln!(s, "  dropped, {}: {n}", r.description());
+    }
     for p in sw.dp.ports() {
         let st = p.stats.snapshot();
         let _ = writeln!(
@@ -475,7 +481,8 @@ pub fn build(sw: Arc<Switch>) -> Commands {
         2,
         Box::new(move |args, _| {
             let b = bridge(&s, &args[0])?;
-            let text = std::fs::read_to_string(&args[1]).map_err(|e| format!("{}: {e}", args[1]))?;
+            let text =
+                std::fs::read_to_string(&args[1]).map_err(|e| format!("{}: {e}", args[1]))?;
             let mods = ofctl::parse_flow_mods(&text, FlowModCommand::Add, &b.ports)
                 .map_err(|e| format!("{}:{e}", args[1]))?;
             change_flows(&s, b, &mods)

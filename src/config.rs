@@ -270,6 +270,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The key path the error is about, when it is about one.
+    #[cfg(test)]
     pub fn key(&self) -> Option<&str> {
         match self {
             ConfigError::Invalid { key, .. } => Some(key),
@@ -291,6 +292,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates config text; relative paths in it are resolved
 /// against `base_dir`. Errors name the file as `<config>`.
+#[cfg(test)]
 pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     parse_as(text, base_dir, Path::new("<config>"))
 }

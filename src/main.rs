@@ -1,18 +1,17 @@
 //! `rvs`: the command-line entry point.
 //!
-//! Today rvs can run its fast path over a capture with datapath flows you
-//! give it (`rvs replay`, the userspace cousin of `ovs-dpctl add-flow` plus
-//! `netdev-dummy/receive`). The full switch (`rvs run`) builds on the same
-//! library; `rvs ctl` talks to a running one (OVS's `ovs-appctl`).
+//! `rvs run` runs the switch from a TOML config; `rvs ctl` talks to a
+//! running one (OVS's `ovs-appctl` and `ovs-ofctl` commands); `rvs replay`
+//! runs the fast path alone over a capture with datapath flows you give it
+//! (the userspace cousin of `ovs-dpctl add-flow`).
 
-// `rvs run` (being wired) is the user of the config and of the control
-// server and command registry; until it lands only their tests do.
-#[allow(dead_code)]
+mod bridge;
+mod commands;
 mod config;
-#[allow(dead_code)]
 mod ctl;
 mod pcap;
 mod replay;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +26,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the switch described by a TOML config, in the foreground, until
+    /// SIGINT/SIGTERM or `rvs ctl exit`. Logs go to stderr (`RUST_LOG`).
+    ///
+    /// Example: rvs run --config examples/rvs.toml --exit-on-eof
+    Run {
+        /// The config file.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Exit (0) once every non-looping pcap rx port has been read to
+        /// the end and every packet, upcalls included, has been sent.
+        #[arg(long)]
+        exit_on_eof: bool,
+    },
     /// Run packets from a pcap file through the fast path (key extraction,
     /// EMC, megaflow classifier, datapath actions) with datapath flows
     /// written as `ovs-appctl dpctl/dump-flows` prints them, and write what
@@ -110,6 +122,25 @@ fn run_ctl(socket: Option<PathBuf>, json: bool, command: String, args: Vec<Strin
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
+        Cmd::Run {
+            config,
+            exit_on_eof,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            return match run::run(&config, exit_on_eof) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rvs: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Cmd::Ctl {
             socket,
             json,

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Why `rvs run` could not start or failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum RunError {
         /// Port name.
         port: String,
         /// What failed.
-        source: pmd::port::PortError,
+        source: pmd::PortError,
     },
     /// The datapath could not start.
     #[error(transparent)]
@@ -63,28 +63,24 @@ pub struct Switch {
     pub dummies: HashMap<String, DummyInjector>,
     /// Set to stop the switch.
     pub exit: Arc<AtomicBool>,
-    /// When the switch started.
-    pub started: Instant,
 }
 
-/// Parses a bridge's initial flows, all or nothing.
+/// Parses a bridge's initial flows, all or nothing; errors name the config
+/// key (`bridge[0].flows[3]`) or the flows file line (`flows.txt:12`).
 fn initial_flows(
     bi: usize,
     b: &config::BridgeConfig,
     ports: &PortMap,
 ) -> Result<Vec<ofproto::flow_mod::FlowMod>, RunError> {
-    if let Some(file) = &b.flows_file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| RunError::Flow(format!("{}: {e}", file.display())))?;
-        return ofctl::parse_flow_mods(&text, FlowModCommand::Add, ports)
-            .map_err(|e| RunError::Flow(format!("{}:{e}", file.display())));
-    }
-    b.flows
-        .iter()
-        .enumerate()
-        .map(|(fi, line)| {
-            ofctl::parse_flow_mod(line, FlowModCommand::Add, ports)
-                .map_err(|e| RunError::Flow(format!("bridge[{bi}].flows[{fi}]: {e}")))
+    b.flow_lines()?
+        .into_iter()
+        .map(|(origin, line)| {
+            let at = match origin {
+                config::FlowOrigin::Inline { .. } => format!("bridge[{bi}].{origin}"),
+                config::FlowOrigin::File { .. } => origin.to_string(),
+            };
+            ofctl::parse_flow_mod(&line, FlowModCommand::Add, ports)
+                .map_err(|e| RunError::Flow(format!("{at}: {e}")))
         })
         .collect()
 }
@@ -107,6 +103,7 @@ fn build(
                 port: p.name.clone(),
                 source,
             };
+            tracing::debug!(bridge = %b.name, port = %p.name, kind = p.kind.type_name(), "opening port");
             let (rxqs, finite, tx): (Vec<Box<dyn pmd::RxQueue>>, bool, Arc<dyn pmd::TxPort>) =
                 match &p.kind {
                     PortKind::Pcap {
@@ -124,8 +121,8 @@ fn build(
                         (rx.into_iter().collect(), finite, tx)
                     }
                     PortKind::Dummy { tx_pcap } => {
-                        let (rx, tx, inj) = open_dummy(&p.name, tx_pcap.as_deref(), stats.clone())
-                            .map_err(perr)?;
+                        let (rx, tx, inj) =
+                            open_dummy(&p.name, tx_pcap.as_deref(), stats.clone()).map_err(perr)?;
                         dummies.insert(p.name.clone(), inj);
                         (vec![rx], false, tx)
                     }
@@ -188,9 +185,8 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
         bridges,
         dummies,
         exit: exit.clone(),
-        started: Instant::now(),
     });
-    let socket: PathBuf = cfg.control.socket.clone();
+    let socket: PathBuf = server.path().to_path_buf();
     tracing::info!(
         socket = %socket.display(),
         bridges = switch.bridges.bridges.len(),
@@ -199,14 +195,13 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
     );
     eprintln!("rvs: running; control socket {}", socket.display());
 
-    let cmds = Arc::new(commands::build(switch.clone()));
+    let handler = commands::build(switch.clone()).into_handler();
     let stop_ctl = Arc::new(AtomicBool::new(false));
     let ctl_thread = {
         let stop = stop_ctl.clone();
-        let cmds = cmds.clone();
         std::thread::Builder::new()
             .name("ctl".into())
-            .spawn(move || server.serve(Arc::new(move |req| cmds.dispatch(req)), stop))
+            .spawn(move || server.serve(handler, stop))
             .map_err(RunError::Signal)?
     };
 

@@ -286,6 +286,7 @@ impl PmdThread {
             }
         }
         self.flush_tx();
+        self.publish_counters();
         // Answer anyone still waiting so no caller hangs at shutdown.
         for d in self.drains.drain(..) {
             let _ = d.send(());
