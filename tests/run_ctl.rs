@@ -151,7 +151,9 @@ fn receive_sequence_counters_are_exact_after_each_step() {
     let t = pmd_totals(&r);
     assert_eq!(total(&t, "rx_packets"), 6);
     assert_eq!(total(&t, "tx_packets"), 4);
-    assert_eq!(total(&t, "upcalls") + total(&t, "lost_upcalls"), 3);
+    // Misses: a, b, and both c (one burst, before c's megaflow existed).
+    assert_eq!(total(&t, "upcalls"), 4);
+    assert_eq!(total(&t, "lost_upcalls"), 0);
     assert_eq!(total(&t, "megaflows"), 3);
 
     r.exit();
@@ -191,7 +193,7 @@ fn burst_of_32_before_the_megaflow_exists_is_forwarded_once() {
     assert!(mf[0].contains("packets:32,"), "{mf:#?}");
     assert_eq!(r.port_counts("br0", 1), (32, 0));
     assert_eq!(r.port_counts("br0", 2), (0, 32));
-    assert_eq!(r.rule_packets("br0", "in_port=1"), 32);
+    assert_eq!(r.rule_packets("br0", "in_port=p1"), 32);
     let t = pmd_totals(&r);
     assert_eq!(total(&t, "rx_packets"), 32);
     assert_eq!(total(&t, "tx_packets"), 32);
