@@ -115,7 +115,10 @@ fn receive_sequence_counters_are_exact_after_each_step() {
     assert_eq!(r.rule_packets("br0", rule2), 1);
     let mf = r.megaflows();
     assert_eq!(mf.len(), 1, "{mf:#?}");
-    assert!(mf[0].contains("packets:1,") && mf[0].ends_with("actions:2"), "{mf:#?}");
+    assert!(
+        mf[0].contains("packets:1,") && mf[0].ends_with("actions:2"),
+        "{mf:#?}"
+    );
     assert_eq!(r.port_counts("br0", 1), (1, 0));
     assert_eq!(r.port_counts("br0", 2), (0, 1));
 
@@ -157,7 +160,10 @@ fn receive_sequence_counters_are_exact_after_each_step() {
     assert_eq!(total(&t, "megaflows"), 3);
 
     r.exit();
-    assert_eq!(read_pcap(&sb.path("p2.pcap")), vec![a.clone(), a.clone(), a]);
+    assert_eq!(
+        read_pcap(&sb.path("p2.pcap")),
+        vec![a.clone(), a.clone(), a]
+    );
     assert_eq!(read_pcap(&sb.path("p3.pcap")), vec![b]);
 }
 
@@ -199,14 +205,19 @@ fn burst_of_32_before_the_megaflow_exists_is_forwarded_once() {
     assert_eq!(total(&t, "tx_packets"), 32);
     assert_eq!(total(&t, "lost_upcalls"), 0);
     r.exit();
-    // In order: one flow, one PMD.
-    assert_eq!(read_pcap(&sb.path("p2.pcap")), frames);
+    // Each frame exactly once. (Not necessarily in order: if the PMD
+    // picks the injection up in two bursts, the second burst's misses may
+    // come back from the handler after later packets hit the megaflow.)
+    assert_same_frames("p2", read_pcap(&sb.path("p2.pcap")), frames);
 }
 
 #[test]
 fn flow_changes_take_effect_for_the_next_packet() {
     let sb = Sandbox::new("ctl-changes");
-    let cfg = sb.config("", &dummy_bridge(&["priority=10,udp,in_port=1,actions=output:2"]));
+    let cfg = sb.config(
+        "",
+        &dummy_bridge(&["priority=10,udp,in_port=1,actions=output:2"]),
+    );
     let mut r = Rvs::start(&sb, &cfg);
     let batch = |tag: u16, dst: u8| -> Vec<Vec<u8>> {
         (0..5).map(|i| udp(dst, tag * 10 + i, 80, 20)).collect()
@@ -315,7 +326,11 @@ fn mod_flows_under_traffic_stops_the_old_port() {
     // Wait until traffic flows to p2.
     let deadline = Instant::now() + Duration::from_secs(5);
     while r.port_counts("br0", 2).1 < 1000 {
-        assert!(Instant::now() < deadline, "no traffic on p2:\n{}", r.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "no traffic on p2:\n{}",
+            r.stderr()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     r.ctl(&["mod-flows", "br0", "in_port=1,actions=output:3"]);
@@ -325,7 +340,10 @@ fn mod_flows_under_traffic_stops_the_old_port() {
     let p2_b = r.port_counts("br0", 2).1;
     let p3_b = r.port_counts("br0", 3).1;
     assert_eq!(p2_a, p2_b, "p2 still receiving after mod-flows returned");
-    assert!(p3_b > p3_a, "p3 not receiving after mod-flows: {p3_a} -> {p3_b}");
+    assert!(
+        p3_b > p3_a,
+        "p3 not receiving after mod-flows: {p3_a} -> {p3_b}"
+    );
     let mf = r.megaflows();
     assert!(mf.iter().all(|l| !l.ends_with("actions:2")), "{mf:#?}");
     r.exit();
@@ -347,14 +365,26 @@ fn trace_stats_and_other_commands() {
     );
     let mut r = Rvs::start(&sb, &cfg);
 
-    let t = r.ctl(&["ofproto/trace", "br0", "in_port=1,tcp,nw_dst=10.0.0.2,tp_dst=80"]);
+    let t = r.ctl(&[
+        "ofproto/trace",
+        "br0",
+        "in_port=1,tcp,nw_dst=10.0.0.2,tp_dst=80",
+    ]);
     assert!(t.contains("Datapath actions: 2,3"), "{t}");
     let t = r.ctl(&["ofproto/trace", "br0", "in_port=1,udp,nw_dst=10.0.0.2"]);
-    assert!(t.contains("Datapath actions: set(ipv4(dst=10.0.0.9)),3"), "{t}");
+    assert!(
+        t.contains("Datapath actions: set(ipv4(dst=10.0.0.9)),3"),
+        "{t}"
+    );
     let t = r.ctl(&["ofproto/trace", "br0", "in_port=1,arp"]);
     assert!(t.contains("Datapath actions: drop"), "{t}");
     // A packet in hex, with in_port in the flow.
-    let t = r.ctl(&["ofproto/trace", "br0", "in_port=1", &hex(&tcp(2, 999, 80, 0))]);
+    let t = r.ctl(&[
+        "ofproto/trace",
+        "br0",
+        "in_port=1",
+        &hex(&tcp(2, 999, 80, 0)),
+    ]);
     assert!(t.contains("Datapath actions: 2,3"), "{t}");
     // Tracing changes no counter.
     assert_eq!(r.rule_packets("br0", "tp_dst=80"), 0);
@@ -375,7 +405,10 @@ fn trace_stats_and_other_commands() {
     assert!(text.contains("packets received: 16"), "{text}");
     assert!(text.contains("packets sent: 26"), "{text}");
     let perf = r.ctl(&["dpif-netdev/pmd-perf-show"]);
-    assert!(perf.contains("Rx packets:") && perf.contains("core_id 0"), "{perf}");
+    assert!(
+        perf.contains("Rx packets:") && perf.contains("core_id 0"),
+        "{perf}"
+    );
     let rxq = r.ctl(&["dpif-netdev/pmd-rxq-show"]);
     for p in ["p1", "p2", "p3"] {
         assert!(rxq.contains(&format!("port: {p} ")), "{rxq}");
@@ -428,5 +461,5 @@ fn sigterm_exits_cleanly_and_flushes_captures() {
     let st = r.wait_exit(Duration::from_secs(5));
     assert_eq!(st.code(), Some(0), "{}", r.stderr());
     assert!(!sb.socket().exists(), "socket left behind");
-    assert_eq!(read_pcap(&sb.path("p2.pcap")), frames);
+    assert_same_frames("p2", read_pcap(&sb.path("p2.pcap")), frames);
 }

@@ -62,7 +62,10 @@ fn unknown_port_type() {
     refused(
         &sb,
         &cfg,
-        &["rvs.toml", "bridge[0].port[0].type: unknown port type \"pcpa\""],
+        &[
+            "rvs.toml",
+            "bridge[0].port[0].type: unknown port type \"pcpa\"",
+        ],
     );
 }
 
@@ -76,7 +79,11 @@ fn bad_inline_flow() {
             "",
         ),
     );
-    refused(&sb, &cfg, &["bridge[0].flows[1]", "unknown field \"nw_dest\""]);
+    refused(
+        &sb,
+        &cfg,
+        &["bridge[0].flows[1]", "unknown field \"nw_dest\""],
+    );
 }
 
 #[test]
@@ -95,7 +102,10 @@ fn missing_rx_capture() {
     let sb = Sandbox::new("err-nopcap");
     let cfg = sb.config(
         "",
-        &body("flows = []", "rx_pcap = \"nope.pcap\"\ntx_pcap = \"out.pcap\""),
+        &body(
+            "flows = []",
+            "rx_pcap = \"nope.pcap\"\ntx_pcap = \"out.pcap\"",
+        ),
     );
     refused(&sb, &cfg, &["port p2", "nope.pcap"]);
 }

@@ -96,7 +96,14 @@ fn interleave(groups: &[&[Vec<u8>]]) -> Vec<Vec<u8>> {
 }
 
 /// A UDP or TCP frame from mac 1 to mac 2 with an explicit IPv4 spec.
-fn frame_with(src_mac: u8, spec: &Ipv4Spec, tcp: bool, sport: u16, dport: u16, len: usize) -> Vec<u8> {
+fn frame_with(
+    src_mac: u8,
+    spec: &Ipv4Spec,
+    tcp: bool,
+    sport: u16,
+    dport: u16,
+    len: usize,
+) -> Vec<u8> {
     let p = build::payload(len);
     let l4 = if tcp {
         L4::Tcp {
@@ -132,7 +139,9 @@ fn forwarding_rewrites_and_drops() {
     );
     // 40 plain UDP over 8 source ports, 20 UDP + 20 TCP rewritten, 10 TCP
     // with TTL decremented, 7 UDP and 3 ARP dropped.
-    let plain: Vec<_> = (0..40).map(|i| udp(2, 1000 + i % 8, 53, 20 + i as usize)).collect();
+    let plain: Vec<_> = (0..40)
+        .map(|i| udp(2, 1000 + i % 8, 53, 20 + i as usize))
+        .collect();
     let rw: Vec<_> = (0..40)
         .map(|i| {
             let spec = Ipv4Spec::new(ip(1), ip(3));
@@ -142,9 +151,7 @@ fn forwarding_rewrites_and_drops() {
     let ttl: Vec<_> = (0..10).map(|i| tcp(4, 3000 + i, 443, 30)).collect();
     let dropped: Vec<_> = (0..7)
         .map(|i| udp(9, 4000 + i, 53, 16))
-        .chain((0..3).map(|i| {
-            build::arp(mac(1), [0xff; 6], 1, mac(1), ip(1), [0; 6], ip(10 + i))
-        }))
+        .chain((0..3).map(|i| build::arp(mac(1), [0xff; 6], 1, mac(1), ip(1), [0; 6], ip(10 + i))))
         .collect();
     let input = interleave(&[&plain, &rw, &ttl, &dropped]);
     assert_eq!(input.len(), 100);
@@ -218,7 +225,9 @@ fn vlan_push_rewrite_and_pop() {
 
     let err = run_to_eof(&sb, &cfg);
 
-    let want2: Vec<_> = (0..12).map(|i| udp(2 + (i % 2) as u8, 100 + i, 7, 18)).collect();
+    let want2: Vec<_> = (0..12)
+        .map(|i| udp(2 + (i % 2) as u8, 100 + i, 7, 18))
+        .collect();
     assert_same_frames("p2 (strip_vlan)", read_pcap(&sb.path("p2.pcap")), want2);
     let want3: Vec<_> = un3
         .iter()
@@ -267,7 +276,11 @@ fn multi_table_pipeline_with_registers() {
     let want3: Vec<_> = (0..15)
         .map(|i| build::udp4(mac(1), mac(0x77), ip(1), ip(3), 30 + i, 9, 20))
         .collect();
-    assert_same_frames("p3 (reg1 set, resubmit)", read_pcap(&sb.path("p3.pcap")), want3);
+    assert_same_frames(
+        "p3 (reg1 set, resubmit)",
+        read_pcap(&sb.path("p3.pcap")),
+        want3,
+    );
     assert_same_frames("p4 (table 2 default)", read_pcap(&sb.path("p4.pcap")), tcps);
     assert_eq!(summary(&err, "p1"), (44, 0), "{err}");
     assert_eq!(summary(&err, "p2").1, 23, "{err}");
@@ -307,8 +320,16 @@ fn flood_all_in_port_and_output_to_input_port() {
     let cat = |parts: &[&Vec<Vec<u8>>]| -> Vec<Vec<u8>> {
         parts.iter().flat_map(|p| p.iter().cloned()).collect()
     };
-    assert_same_frames("p1 (in_port only)", read_pcap(&sb.path("p1.pcap")), inp.clone());
-    assert_same_frames("p2", read_pcap(&sb.path("p2.pcap")), cat(&[flood, all, both]));
+    assert_same_frames(
+        "p1 (in_port only)",
+        read_pcap(&sb.path("p1.pcap")),
+        inp.clone(),
+    );
+    assert_same_frames(
+        "p2",
+        read_pcap(&sb.path("p2.pcap")),
+        cat(&[flood, all, both]),
+    );
     assert_same_frames("p3", read_pcap(&sb.path("p3.pcap")), cat(&[flood, all]));
     assert_same_frames("p4", read_pcap(&sb.path("p4.pcap")), cat(&[flood, all]));
     assert_eq!(summary(&err, "p1"), (35, 7), "{err}");

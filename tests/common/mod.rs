@@ -98,10 +98,9 @@ pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
 
 /// Every frame of a pcap file.
 pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let f = std::fs::File::open(path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut r = pcap_file::pcap::PcapReader::new(f)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut r =
+        pcap_file::pcap::PcapReader::new(f).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = Vec::new();
     while let Some(pkt) = r.next_packet() {
         out.push(
