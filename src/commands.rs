@@ -449,6 +449,10 @@ pub fn build(sw: Arc<Switch>) -> Commands {
         1,
         Box::new(move |args, _| {
             let b = bridge(&s, &args[0])?;
+            // Rule stats come from the megaflows, pushed by the revalidator
+            // every revalidate_interval_ms; push them now so the counts
+            // include every packet processed before this command.
+            s.dp.revalidate_now();
             let now = s.dp.now_ms();
             let t = b.tables.read().unwrap_or_else(|e| e.into_inner());
             let mut out = String::new();
