@@ -24,5 +24,5 @@ pub use dummy::{open_dummy, DummyInjector, DummyPort, InjectError};
 pub use error::PortError;
 pub use pcap_port::{open_pcap, PcapPort, PcapPortConfig};
 pub use port::{PortStats, RxQueue, TxPort};
-pub use ring::{ring_port, RingEnd};
+pub use ring::{ring_port, ring_wire, RingEnd};
 pub use upcall::{TranslateError, Translation, Translator};

@@ -142,6 +142,77 @@ pub fn ring_port(
     )
 }
 
+/// Two ring ports wired back to back, like two NIC ports joined by a
+/// cable: what the switch sends on one arrives on the other's receive
+/// queue. Used by the whole-switch benchmark so that packets circulate
+/// with no thread in between. Returns each port's receive queue, transmit
+/// side and outside end (for priming and inspection).
+#[allow(clippy::type_complexity)]
+pub fn ring_wire(
+    names: [&str; 2],
+    capacity: usize,
+    stats: [Arc<PortStats>; 2],
+) -> [(Box<dyn RxQueue>, Arc<dyn TxPort>, RingEnd); 2] {
+    let capacity = capacity.max(1);
+    let [sa, sb] = stats;
+    let mk = |name: &str, stats| {
+        Arc::new(Shared {
+            name: name.to_owned(),
+            to_switch: ArrayQueue::new(capacity),
+            from_switch: ArrayQueue::new(1),
+            sent: AtomicU64::new(0),
+            stats,
+        })
+    };
+    let (a, b) = (mk(names[0], sa), mk(names[1], sb));
+    let port =
+        |own: &Arc<Shared>, peer: &Arc<Shared>| -> (Box<dyn RxQueue>, Arc<dyn TxPort>, RingEnd) {
+            (
+                Box::new(RingRx {
+                    shared: own.clone(),
+                }),
+                Arc::new(CrossTx {
+                    own: own.clone(),
+                    peer: peer.clone(),
+                }),
+                RingEnd {
+                    shared: own.clone(),
+                },
+            )
+        };
+    [port(&a, &b), port(&b, &a)]
+}
+
+/// Transmit side of a wired port: into the peer's receive queue.
+struct CrossTx {
+    own: Arc<Shared>,
+    peer: Arc<Shared>,
+}
+
+impl TxPort for CrossTx {
+    fn send(&self, _qid: usize, batch: &mut PacketBatch, pool: &mut PacketPool) {
+        let (mut sent, mut bytes, mut dropped) = (0u64, 0u64, 0u64);
+        for p in batch.drain() {
+            let len = p.len() as u64;
+            match self.peer.to_switch.push(p) {
+                Ok(()) => {
+                    sent += 1;
+                    bytes += len;
+                }
+                Err(p) => {
+                    dropped += 1;
+                    pool.free(p);
+                }
+            }
+        }
+        let s = &self.own.stats;
+        self.own.sent.fetch_add(sent, Ordering::Relaxed);
+        PortStats::add(&s.tx_packets, sent);
+        PortStats::add(&s.tx_bytes, bytes);
+        PortStats::add(&s.tx_dropped, dropped);
+    }
+}
+
 struct RingRx {
     shared: Arc<Shared>,
 }

@@ -86,10 +86,7 @@ fn frame(f: &(u8, u8, u16, u16, u8, u8, bool)) -> Vec<u8> {
     let (dst3, dst4, sport, dport, ttl, tos, tcp) = *f;
     let src = [2, 0, 0, 0, 0, 1];
     let dst = [2, 0, 0, 0, 0, 2];
-    let (s, d) = (
-        Ipv4Addr::new(10, 0, 0, 1),
-        Ipv4Addr::new(10, 0, dst3, dst4),
-    );
+    let (s, d) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, dst3, dst4));
     let mut f = if tcp {
         build::tcp4(src, dst, s, d, sport, dport, 0x10, 6)
     } else {
@@ -116,8 +113,11 @@ fn sorted(mut m: BTreeMap<u32, Vec<Vec<u8>>>) -> BTreeMap<u32, Vec<Vec<u8>>> {
 fn run_case(rules: &[usize], flows: &[(u8, u8, u16, u16, u8, u8, bool)], reps: usize) {
     let text: String = rules.iter().map(|i| format!("{}\n", RULES[*i])).collect();
     let mut t = Tables::new();
-    t.apply(&parse_flow_mods(&text, FlowModCommand::Add, &()).unwrap(), 0)
-        .unwrap();
+    t.apply(
+        &parse_flow_mods(&text, FlowModCommand::Add, &()).unwrap(),
+        0,
+    )
+    .unwrap();
     let ports = IdentityPorts(vec![1, 2, 3]);
 
     // Reference: each packet alone through xlate + execute.

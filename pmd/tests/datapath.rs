@@ -211,3 +211,19 @@ fn a_full_upcall_queue_drops_and_counts() {
     assert_eq!(p.tx_packets, sent);
     dp.stop();
 }
+
+#[test]
+fn every_new_flow_that_needs_its_own_megaflow_gets_one() {
+    let (dp, _br, ends) = setup(
+        "priority=10,udp,in_port=1,actions=move:NXM_OF_IP_SRC[]->NXM_NX_REG0[],move:NXM_OF_UDP_SRC[]->NXM_NX_REG1[0..15],output:2\n",
+        cfg(),
+    );
+    for i in 0..50u16 {
+        assert!(ends[0].send(&udp([10, 0, 0, 2], 1000 + i)));
+    }
+    assert_eq!(collect(&ends[1], 50).len(), 50);
+    dp.drain();
+    assert_eq!(dp.dump_flows().len(), 50);
+    assert_eq!(dp.pmd_stats()[0].1.megaflows, 50);
+    dp.stop();
+}
