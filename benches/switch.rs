@@ -24,7 +24,6 @@ use ofproto::xlate::{xlate, IdentityPorts};
 use pmd::ring::{ring_port, ring_wire, RingEnd};
 use pmd::{Datapath, DatapathConfig, PortSpec, PortStats, TranslateError, Translation, Translator};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
