@@ -181,6 +181,7 @@ pub struct PmdThread {
     drops: Arc<[AtomicU64; DropReason::ALL.len()]>,
     finite_done: Arc<AtomicU64>,
     sink: PmdSink,
+    recirc_spare: Vec<Packet>,
     pending_upcalls: usize,
     drains: Vec<Sender<()>>,
     exit: Arc<AtomicBool>,
@@ -225,6 +226,7 @@ impl PmdThread {
                 drops: [0; DropReason::ALL.len()],
                 userspace: 0,
             },
+            recirc_spare: Vec::with_capacity(MAX_BURST),
             pending_upcalls: 0,
             drains: Vec::new(),
             exit,
@@ -327,20 +329,26 @@ impl PmdThread {
     fn recirculate(&mut self, batch: &mut PacketBatch, now: u64) {
         let mut depth = 1;
         while !self.sink.recirc.is_empty() {
-            let pkts = std::mem::take(&mut self.sink.recirc);
+            // Swap with a spare vector so that neither reallocates.
+            let mut pkts = std::mem::replace(
+                &mut self.sink.recirc,
+                std::mem::take(&mut self.recirc_spare),
+            );
             if depth >= MAX_RECIRC_DEPTH {
-                for p in pkts {
+                for p in pkts.drain(..) {
                     self.sink.dropped(p, DropReason::RecircDepth);
                 }
+                self.recirc_spare = pkts;
                 break;
             }
             PmdStats::bump(&self.stats.recirc_packets, pkts.len() as u64);
-            for p in pkts {
+            for p in pkts.drain(..) {
                 if let Err(p) = batch.push(p) {
                     self.process(batch, now);
                     let _ = batch.push(p);
                 }
             }
+            self.recirc_spare = pkts;
             self.process(batch, now);
             depth += 1;
         }
@@ -367,8 +375,13 @@ impl PmdThread {
         PmdStats::bump(&self.stats.tx_packets, sent);
         self.sink.drops[DropReason::InvalidPort as usize] += no_port;
         // Anything TxBatches could not hand over is in its drop list.
-        for (p, r) in std::mem::take(&mut self.sink.tx.dropped) {
-            self.sink.dropped(p, r);
+        if !self.sink.tx.dropped.is_empty() {
+            let mut dropped = std::mem::take(&mut self.sink.tx.dropped);
+            for (p, r) in dropped.drain(..) {
+                self.sink.dropped(p, r);
+            }
+            // Give the (now empty) vector back so it keeps its capacity.
+            self.sink.tx.dropped = dropped;
         }
     }
 

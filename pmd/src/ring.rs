@@ -129,7 +129,12 @@ impl RingEnd {
     }
 }
 
-fn shared(name: &str, capacity: usize, stats: Arc<PortStats>, wired: bool) -> (Arc<Shared>, Consumer<Packet>) {
+fn shared(
+    name: &str,
+    capacity: usize,
+    stats: Arc<PortStats>,
+    wired: bool,
+) -> (Arc<Shared>, Consumer<Packet>) {
     let (to_p, to_c) = RingBuffer::new(capacity);
     let (from_p, from_c) = if wired {
         (None, None)
@@ -188,7 +193,10 @@ pub fn ring_wire(
     let [sa, sb] = stats;
     let (a, ca) = shared(names[0], capacity, sa, true);
     let (b, cb) = shared(names[1], capacity, sb, true);
-    let port = |own: &Arc<Shared>, peer: &Arc<Shared>, consumer| -> (Box<dyn RxQueue>, Arc<dyn TxPort>, RingEnd) {
+    let port = |own: &Arc<Shared>,
+                peer: &Arc<Shared>,
+                consumer|
+     -> (Box<dyn RxQueue>, Arc<dyn TxPort>, RingEnd) {
         (
             Box::new(RingRx {
                 shared: own.clone(),
@@ -198,7 +206,9 @@ pub fn ring_wire(
                 own: own.clone(),
                 dest: peer.clone(),
             }),
-            RingEnd { shared: own.clone() },
+            RingEnd {
+                shared: own.clone(),
+            },
         )
     };
     [port(&a, &b, ca), port(&b, &a, cb)]
