@@ -160,6 +160,36 @@ fn build(
     Ok((specs, bridges, dummies))
 }
 
+/// Removes OpenFlow rules whose idle or hard timeout has passed (idle
+/// time counts from the last hit the revalidator pushed into the rule),
+/// through the datapath so their megaflows go with them.
+fn expire_rules(sw: &Switch) {
+    let now = sw.dp.now_ms();
+    for b in &sw.bridges.bridges {
+        let due = b
+            .tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .any_expired(now);
+        if due {
+            let gone = sw.dp.change_tables(|| {
+                let g = b
+                    .tables
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .expire(now);
+                if !g.is_empty() {
+                    sw.bridges.bump_version();
+                }
+                g
+            });
+            for (r, why) in gone {
+                tracing::info!(bridge = %b.name, priority = r.priority, reason = ?why, "flow expired");
+            }
+        }
+    }
+}
+
 /// Runs the switch described by `config_path`.
 pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
     let cfg = config::load(config_path)?;
@@ -208,10 +238,15 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
     if exit_on_eof && !switch.dp.has_finite_rx() {
         tracing::warn!("--exit-on-eof: no non-looping pcap rx port; running until stopped");
     }
+    let mut last_expiry = std::time::Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(10));
         if exit.load(Ordering::Acquire) {
             break;
+        }
+        if last_expiry.elapsed() >= Duration::from_millis(250) {
+            last_expiry = std::time::Instant::now();
+            expire_rules(&switch);
         }
         if exit_on_eof && switch.dp.finite_rx_done() {
             // Every capture is read: wait for in-flight packets, upcalls

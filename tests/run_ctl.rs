@@ -463,3 +463,51 @@ fn sigterm_exits_cleanly_and_flushes_captures() {
     assert!(!sb.socket().exists(), "socket left behind");
     assert_same_frames("p2", read_pcap(&sb.path("p2.pcap")), frames);
 }
+
+#[test]
+fn rule_timeouts_expire_in_the_running_switch() {
+    // A hard timeout removes its rule (and with it the forwarding) after
+    // its time; an idle timeout keeps a rule that traffic refreshes.
+    let sb = Sandbox::new("ctl-timeouts");
+    let cfg = sb.config(
+        "revalidate_interval_ms = 50",
+        &dummy_bridge(&["priority=0,actions=drop"]),
+    );
+    let mut r = Rvs::start(&sb, &cfg);
+    r.ctl(&[
+        "add-flow",
+        "br0",
+        "priority=10,hard_timeout=1,udp,in_port=1,actions=output:2",
+    ]);
+    r.ctl(&[
+        "add-flow",
+        "br0",
+        "priority=10,idle_timeout=1,tcp,in_port=1,actions=output:3",
+    ]);
+    let start = Instant::now();
+    // Keep the TCP rule busy for 2 s, well past both timeouts' length.
+    while start.elapsed() < Duration::from_millis(2000) {
+        r.receive("p1", &[tcp(2, 1000, 80, 8)]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rules = r.rules("br0");
+    assert!(
+        !rules.iter().any(|l| l.contains("hard_timeout=1")),
+        "hard timeout expired: {rules:#?}"
+    );
+    assert!(
+        rules.iter().any(|l| l.contains("idle_timeout=1")),
+        "busy idle-timeout rule kept: {rules:#?}"
+    );
+    // UDP now falls to the drop rule.
+    r.receive("p1", &[udp(2, 1000, 80, 8)]);
+    assert_eq!(r.port_counts("br0", 2).1, 0);
+    // Idle for 2 s: the TCP rule goes too.
+    std::thread::sleep(Duration::from_millis(2000));
+    let rules = r.rules("br0");
+    assert!(
+        !rules.iter().any(|l| l.contains("idle_timeout=1")),
+        "idle timeout expired: {rules:#?}"
+    );
+    r.exit();
+}

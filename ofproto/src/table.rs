@@ -453,6 +453,16 @@ impl Tables {
         }
     }
 
+    /// Whether any rule's idle or hard timeout has passed at `now` (ms):
+    /// a read-only check, so a caller can take the write path only when
+    /// [`Tables::expire`] has work.
+    pub fn any_expired(&self, now: u64) -> bool {
+        self.tables
+            .iter()
+            .flat_map(|t| t.cls.iter())
+            .any(|r| (r.idle_timeout | r.hard_timeout) != 0 && r.expired(now).is_some())
+    }
+
     /// Removes rules whose idle or hard timeout has passed at `now` (ms).
     /// Bumps the version when any was removed.
     pub fn expire(&mut self, now: u64) -> Vec<(Arc<Rule>, RemovedReason)> {
@@ -586,6 +596,8 @@ mod tests {
         hard.hard_timeout = 5;
         t.apply(&[idle, hard], 1000).unwrap();
         assert!(t.expire(5999).is_empty());
+        assert!(!t.any_expired(5999));
+        assert!(t.any_expired(6000));
         let gone = t.expire(6000);
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].1, RemovedReason::HardTimeout);
