@@ -235,18 +235,16 @@ impl PmdThread {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64 + 1
-    }
-
     /// Runs the loop until the exit flag is set, then flushes.
     pub fn run(mut self) {
         let mut batch = PacketBatch::new();
         let mut iter: u64 = 0;
         let mut last_rank = Instant::now();
         while !self.exit.load(Ordering::Acquire) {
+            // One clock read gives both the iteration start and the stats
+            // clock (the vDSO read is ~3% of a busy PMD).
             let t0 = Instant::now();
-            let now = self.now_ms();
+            let now = t0.duration_since(self.start).as_millis() as u64 + 1;
             self.handle_messages(now);
             let mut rx = 0;
             for q in 0..self.rxqs.len() {
