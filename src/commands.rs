@@ -267,7 +267,8 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .chars()
         .filter(|c| !c.is_whitespace() && *c != ':')
         .collect();
-    if s.is_empty() || s.len() & 1 != 0 {
+    // `from_str_radix` would take "+f"; only hex digits make a packet.
+    if s.is_empty() || s.len() & 1 != 0 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -573,7 +574,11 @@ pub fn build(sw: Arc<Switch>) -> Commands {
                 }
                 std::thread::sleep(Duration::from_micros(200));
             }
-            s.dp.drain();
+            if !s.dp.drain() {
+                return Err(
+                    "packets injected, but a PMD did not finish processing within 10 s".into(),
+                );
+            }
             Ok(String::new())
         }),
     );

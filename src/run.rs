@@ -251,7 +251,9 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
         if exit_on_eof && switch.dp.finite_rx_done() {
             // Every capture is read: wait for in-flight packets, upcalls
             // included, to leave.
-            switch.dp.drain();
+            if !switch.dp.drain() {
+                tracing::warn!("exiting although a PMD did not finish its upcalls");
+            }
             break;
         }
     }

@@ -150,19 +150,27 @@ impl Shared {
         self.start.elapsed().as_millis() as u64 + 1
     }
 
-    /// Returns once every PMD has applied every message sent before.
-    pub fn sync_pmds(&self) {
+    /// Returns once every PMD has applied every message sent before; false
+    /// (and logged) when one did not answer within 5 s.
+    pub fn sync_pmds(&self) -> bool {
         let waits: Vec<_> = self
             .pmds
             .iter()
             .filter_map(|p| {
                 let (tx, rx) = bounded(1);
-                p.inbox.send(PmdMsg::Sync(tx)).ok().map(|_| rx)
+                p.inbox.send(PmdMsg::Sync(tx)).ok().map(|_| (p.id, rx))
             })
             .collect();
-        for rx in waits {
-            let _ = rx.recv_timeout(Duration::from_secs(5));
+        let mut ok = true;
+        for (id, rx) in waits {
+            if rx.recv_timeout(Duration::from_secs(5)).is_err()
+                && !self.exit.load(Ordering::Acquire)
+            {
+                tracing::error!(pmd = id, "PMD did not answer a sync barrier within 5 s");
+                ok = false;
+            }
         }
+        ok
     }
 }
 
@@ -429,19 +437,25 @@ impl Datapath {
 
     /// Returns once every PMD has no upcall pending and has flushed its
     /// output. Call after injecting packets, to see them fully processed.
-    pub fn drain(&self) {
+    /// False (and logged) when a PMD did not get there within 10 s.
+    pub fn drain(&self) -> bool {
         let waits: Vec<_> = self
             .shared
             .pmds
             .iter()
             .filter_map(|p| {
                 let (tx, rx) = bounded(1);
-                p.inbox.send(PmdMsg::Drain(tx)).ok().map(|_| rx)
+                p.inbox.send(PmdMsg::Drain(tx)).ok().map(|_| (p.id, rx))
             })
             .collect();
-        for rx in waits {
-            let _ = rx.recv_timeout(Duration::from_secs(10));
+        let mut ok = true;
+        for (id, rx) in waits {
+            if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+                tracing::error!(pmd = id, "PMD did not drain within 10 s");
+                ok = false;
+            }
         }
+        ok
     }
 
     /// Runs `change` (a change to the OpenFlow tables) under the slow-path
@@ -457,7 +471,9 @@ impl Datapath {
                 .unwrap_or_else(|e| e.into_inner());
             change()
         };
-        revalidate(&self.shared, true);
+        if !revalidate(&self.shared, true).complete {
+            tracing::error!("table change: a PMD did not confirm revalidation");
+        }
         r
     }
 

@@ -283,7 +283,9 @@ impl PcapSink {
             path: path.to_owned(),
             source,
         };
-        let mut out = BufWriter::new(File::create(path).map_err(io)?);
+        // 1 MiB: a write(2) per ~500 full-size frames instead of per ~5
+        // with the default 8 KiB, on the PMD thread.
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
         let header = PcapHeader {
             snaplen: Self::SNAPLEN,
             datalink: DataLink::ETHERNET,

@@ -182,6 +182,7 @@ pub struct PmdThread {
     finite_done: Arc<AtomicU64>,
     sink: PmdSink,
     recirc_spare: Vec<Packet>,
+    rejected: Vec<Packet>,
     pending_upcalls: usize,
     drains: Vec<Sender<()>>,
     exit: Arc<AtomicBool>,
@@ -227,6 +228,7 @@ impl PmdThread {
                 userspace: 0,
             },
             recirc_spare: Vec::with_capacity(MAX_BURST),
+            rejected: Vec::with_capacity(MAX_BURST),
             pending_upcalls: 0,
             drains: Vec::new(),
             exit,
@@ -245,7 +247,7 @@ impl PmdThread {
             // clock (the vDSO read is ~3% of a busy PMD).
             let t0 = Instant::now();
             let now = t0.duration_since(self.start).as_millis() as u64 + 1;
-            self.handle_messages(now);
+            let executed = self.handle_messages(now);
             let mut rx = 0;
             for q in 0..self.rxqs.len() {
                 let n = {
@@ -274,8 +276,9 @@ impl PmdThread {
             let s = &self.stats;
             PmdStats::bump(&s.iterations, 1);
             let cycles = (t0.elapsed().as_nanos() as f64 * self.cycles_per_ns) as u64;
-            if rx > 0 {
-                PmdStats::bump(&s.rx_packets, rx as u64);
+            PmdStats::bump(&s.rx_packets, rx as u64);
+            if rx > 0 || executed > 0 {
+                // Busy: received, or ran upcalled packets.
                 PmdStats::bump(&s.busy_iterations, 1);
                 PmdStats::bump(&s.busy_cycles, cycles);
             } else {
@@ -307,6 +310,7 @@ impl PmdThread {
         let (pmd, upcalls) = (self.id, &self.upcalls);
         let mut queued = 0usize;
         let mut full = 0u64;
+        let rejected = &mut self.rejected;
         self.fp.process(batch, now, &mut self.sink, |packet, key| {
             match upcalls.try_send(Upcall {
                 pmd,
@@ -314,9 +318,17 @@ impl PmdThread {
                 packet,
             }) {
                 Ok(()) => queued += 1,
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => full += 1,
+                Err(TrySendError::Full(u)) | Err(TrySendError::Disconnected(u)) => {
+                    full += 1;
+                    rejected.push(u.packet);
+                }
             }
         });
+        // Buffers of misses the queue refused go back to the pool, not to
+        // the allocator (this happens exactly when the PMD is busiest).
+        for p in self.rejected.drain(..) {
+            self.sink.pool.free(p);
+        }
         self.pending_upcalls += queued;
         let s = &self.stats;
         PmdStats::bump(&s.upcalls, queued as u64);
@@ -417,7 +429,9 @@ impl PmdThread {
         set(&s.megaflows, self.fp.dpcls.len() as u64);
     }
 
-    fn handle_messages(&mut self, now: u64) {
+    /// Applies the inbox; returns the number of upcalled packets run.
+    fn handle_messages(&mut self, now: u64) -> usize {
+        let mut executed = 0;
         while let Ok(m) = self.inbox.try_recv() {
             match m {
                 PmdMsg::Install {
@@ -440,6 +454,7 @@ impl PmdThread {
                     };
                     self.pending_upcalls = self.pending_upcalls.saturating_sub(packets.len());
                     let (mut n, mut bytes, mut tcp) = (0u64, 0u64, 0u16);
+                    executed += packets.len();
                     for p in packets {
                         n += 1;
                         bytes += p.len() as u64;
@@ -474,6 +489,7 @@ impl PmdThread {
                 PmdMsg::SetEmcInsertInvProb(p) => self.fp.emc.set_insert_inv_prob(p),
             }
         }
+        executed
     }
 }
 

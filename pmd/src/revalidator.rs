@@ -37,6 +37,9 @@ pub struct RevalStats {
     pub replaced: usize,
     /// Removed to respect the flow limit.
     pub limit_removed: usize,
+    /// Whether every PMD answered (its dump, and the final sync when one
+    /// was asked for). False means some megaflows may not have been seen.
+    pub complete: bool,
 }
 
 /// The revalidator thread.
@@ -60,21 +63,37 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
     let _serial = shared.reval_lock.lock().unwrap_or_else(|e| e.into_inner());
     let now = shared.now_ms();
     let version = shared.translator.version();
-    let mut st = RevalStats::default();
+    let mut st = RevalStats {
+        complete: true,
+        ..RevalStats::default()
+    };
 
     let mut dumps: Vec<Vec<Arc<Megaflow>>> = Vec::with_capacity(shared.pmds.len());
     for p in &shared.pmds {
         let (tx, rx) = crossbeam::channel::bounded(1);
-        let flows = if p.inbox.send(PmdMsg::Dump(tx)).is_ok() {
-            rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
-        } else {
-            Vec::new()
+        let flows = match p.inbox.send(PmdMsg::Dump(tx)) {
+            Ok(()) => rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| {
+                if !shared.exit.load(Ordering::Acquire) {
+                    tracing::error!(pmd = p.id, "PMD did not answer a flow dump within 5 s");
+                    st.complete = false;
+                }
+                Vec::new()
+            }),
+            Err(_) => Vec::new(),
         };
         dumps.push(flows);
     }
 
     let mut ukeys = shared.ukeys.lock().unwrap_or_else(|e| e.into_inner());
-    ukeys.retain(|_, u| u.flow.is_alive());
+    // Megaflows removed since the last pass: push their last hits (the PMD
+    // stopped writing their stats when it removed them) and forget them.
+    ukeys.retain(|_, u| {
+        if u.flow.is_alive() {
+            return true;
+        }
+        push_delta(u);
+        false
+    });
     for (pmd, flows) in dumps.iter().enumerate() {
         let inbox = &shared.pmds[pmd].inbox;
         let mut kept: Vec<(u64, Arc<Megaflow>)> = Vec::with_capacity(flows.len());
@@ -84,24 +103,23 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
                 continue;
             };
             let s = f.stats.snapshot();
-            let (dp, db) = (
-                s.packets.saturating_sub(u.pushed.packets),
-                s.bytes.saturating_sub(u.pushed.bytes),
-            );
-            if dp > 0 {
-                for r in &u.rules {
-                    r.stats.add(dp, db, s.used);
-                }
-            }
-            u.pushed = s;
             let last = s.used.max(u.created);
             if now.saturating_sub(last) >= shared.config.max_idle_ms {
+                push_delta(u);
                 let _ = inbox.send(PmdMsg::Remove(f.clone()));
                 st.idle_removed += 1;
                 continue;
             }
             if u.version != version {
-                match shared.translator.translate(&u.key) {
+                // Translate first: hits go to the rules as they are now
+                // (a modified rule is a new `Rule`; the old one is gone
+                // from the tables), as OVS's revalidate_ukey does.
+                let t = shared.translator.translate(&u.key);
+                if let Ok(t) = &t {
+                    u.rules = t.rules.clone();
+                }
+                push_delta(u);
+                match t {
                     Ok(t) if f.mask.covers(&t.mask) => {
                         if t.actions == f.actions {
                             u.version = version;
@@ -134,6 +152,7 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
                     }
                 }
             }
+            push_delta(u);
             kept.push((last, f.clone()));
         }
         let limit = shared.config.flow_limit;
@@ -148,8 +167,24 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
     }
     drop(ukeys);
 
-    if sync {
-        shared.sync_pmds();
+    if sync && !shared.sync_pmds() {
+        st.complete = false;
     }
     st
+}
+
+/// Pushes a megaflow's hits since the last push to the rules it was
+/// translated through.
+fn push_delta(u: &mut Ukey) {
+    let s = u.flow.stats.snapshot();
+    let (dp, db) = (
+        s.packets.saturating_sub(u.pushed.packets),
+        s.bytes.saturating_sub(u.pushed.bytes),
+    );
+    if dp > 0 {
+        for r in &u.rules {
+            r.stats.add(dp, db, s.used);
+        }
+    }
+    u.pushed = s;
 }

@@ -99,12 +99,33 @@ pub(crate) fn handle_batch(shared: &Shared, batch: &mut Vec<Upcall>) {
         let Some(inbox) = shared.pmds.get(pmd).map(|p| p.inbox.clone()) else {
             continue;
         };
-        match shared.translator.translate(&key) {
+        // A panic in translation must not take the slow path down with
+        // it: the packets are dropped as failed upcalls instead.
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shared.translator.translate(&key)
+        }));
+        let res = match res {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!(?key, "translation panicked; packets dropped");
+                let _ = inbox.send(PmdMsg::UpcallFailed { packets });
+                continue;
+            }
+        };
+        match res {
             Ok(t) => {
                 let ufid = shared.next_ufid.fetch_add(1, Ordering::Relaxed) as u128;
                 let flow = Arc::new(Megaflow::new(&key, t.mask, t.actions, ufid));
                 let installed = shared.pmds[pmd].stats.megaflows.load(Ordering::Relaxed);
                 let install = (installed as usize) < shared.config.flow_limit;
+                if !install {
+                    // Over the flow limit: the packets are executed without
+                    // a megaflow, so their hits go to the rules here.
+                    let bytes: u64 = packets.iter().map(|p| p.len() as u64).sum();
+                    for r in &t.rules {
+                        r.stats.add(packets.len() as u64, bytes, shared.now_ms());
+                    }
+                }
                 if install {
                     shared
                         .ukeys
