@@ -439,7 +439,9 @@ impl PmdThread {
                     packets,
                     install,
                 } => {
-                    let flow = if install {
+                    // A flow removed before its install arrived (not
+                    // expected: see revalidator.rs) is run, not installed.
+                    let flow = if install && flow.is_alive() {
                         match self.fp.dpcls.insert(flow.clone()) {
                             Ok(()) => flow,
                             Err(DpclsError::Exists { existing }) => {
@@ -471,11 +473,19 @@ impl PmdThread {
                     }
                 }
                 PmdMsg::Remove(flow) => {
-                    self.fp.dpcls.remove_flow(&flow);
+                    if !self.fp.dpcls.remove_flow(&flow) {
+                        // Never installed (lost a race to an identical
+                        // one): mark it dead so its ukey is collected.
+                        flow.kill();
+                    }
                 }
                 PmdMsg::Replace { old, new } => {
-                    if self.fp.dpcls.remove_flow(&old) {
-                        let _ = self.fp.dpcls.insert(new);
+                    if !self.fp.dpcls.remove_flow(&old) {
+                        old.kill();
+                        new.kill();
+                    } else if let Err(DpclsError::Exists { .. }) = self.fp.dpcls.insert(new.clone())
+                    {
+                        new.kill();
                     }
                 }
                 PmdMsg::Dump(reply) => {

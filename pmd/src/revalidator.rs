@@ -3,8 +3,8 @@
 //!
 //! Every `revalidate_interval_ms` (and synchronously after every table
 //! change, see [`crate::datapath::Datapath::change_tables`]) it:
-//! 1. asks every PMD for its megaflows (a message; the PMD answers from its
-//!    own thread);
+//! 1. lists the installed megaflows from the ukeys (the slow path's own
+//!    record of every install);
 //! 2. pushes each megaflow's new packets and bytes to the rules that
 //!    produced it;
 //! 3. removes megaflows idle for `max_idle_ms`;
@@ -19,7 +19,9 @@
 
 use crate::datapath::{Shared, Ukey};
 use crate::pmd::PmdMsg;
+use dpif_netdev::key::FlowKey;
 use dpif_netdev::Megaflow;
+use ofproto::table::Rule;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,8 +39,7 @@ pub struct RevalStats {
     pub replaced: usize,
     /// Removed to respect the flow limit.
     pub limit_removed: usize,
-    /// Whether every PMD answered (its dump, and the final sync when one
-    /// was asked for). False means some megaflows may not have been seen.
+    /// Whether every PMD answered the final sync (when one was asked for).
     pub complete: bool,
 }
 
@@ -57,8 +58,28 @@ pub fn revalidator_loop(shared: Arc<Shared>) {
     }
 }
 
+/// What a pass decided for one megaflow.
+enum Verdict {
+    /// Still right; new rules to credit (when re-translated).
+    Keep(Option<Vec<Arc<Rule>>>),
+    /// Idle: remove.
+    Idle,
+    /// Stale: remove; rules to credit its last hits to.
+    Stale(Option<Vec<Arc<Rule>>>),
+    /// Same match, new actions.
+    Replace(Arc<Megaflow>, Vec<Arc<Rule>>),
+}
+
 /// One pass. With `sync`, returns only after every PMD has applied the
 /// resulting changes.
+///
+/// The megaflows come from the ukeys (every install registers one before
+/// its `Install` message is sent), not from dumping the PMDs: a dump made
+/// each PMD clone every megaflow's `Arc` in one go, a stall proportional to
+/// its flow count. A ukey whose `Install` is still in flight is harmless:
+/// the PMD applies messages in order, so a `Remove` or `Replace` sent now
+/// lands after it. Translations run with the ukeys unlocked, so upcall
+/// handlers (which register ukeys) are not held up by a long pass.
 pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
     let _serial = shared.reval_lock.lock().unwrap_or_else(|e| e.into_inner());
     let now = shared.now_ms();
@@ -68,105 +89,124 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
         ..RevalStats::default()
     };
 
-    let mut dumps: Vec<Vec<Arc<Megaflow>>> = Vec::with_capacity(shared.pmds.len());
-    for p in &shared.pmds {
-        let (tx, rx) = crossbeam::channel::bounded(1);
-        let flows = match p.inbox.send(PmdMsg::Dump(tx)) {
-            Ok(()) => rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| {
-                if !shared.exit.load(Ordering::Acquire) {
-                    tracing::error!(pmd = p.id, "PMD did not answer a flow dump within 5 s");
-                    st.complete = false;
-                }
-                Vec::new()
-            }),
-            Err(_) => Vec::new(),
-        };
-        dumps.push(flows);
-    }
-
-    let mut ukeys = shared.ukeys.lock().unwrap_or_else(|e| e.into_inner());
-    // Megaflows removed since the last pass: push their last hits (the PMD
-    // stopped writing their stats when it removed them) and forget them.
-    ukeys.retain(|_, u| {
-        if u.flow.is_alive() {
-            return true;
-        }
-        push_delta(u);
-        false
-    });
-    for (pmd, flows) in dumps.iter().enumerate() {
-        let inbox = &shared.pmds[pmd].inbox;
-        let mut kept: Vec<(u64, Arc<Megaflow>)> = Vec::with_capacity(flows.len());
-        for f in flows {
-            st.flows += 1;
-            let Some(u) = ukeys.get_mut(&f.ufid) else {
-                continue;
-            };
-            let s = f.stats.snapshot();
-            let last = s.used.max(u.created);
-            if now.saturating_sub(last) >= shared.config.max_idle_ms {
-                push_delta(u);
-                let _ = inbox.send(PmdMsg::Remove(f.clone()));
-                st.idle_removed += 1;
-                continue;
-            }
-            if u.version != version {
-                // Translate first: hits go to the rules as they are now
-                // (a modified rule is a new `Rule`; the old one is gone
-                // from the tables), as OVS's revalidate_ukey does.
-                let t = shared.translator.translate(&u.key);
-                if let Ok(t) = &t {
-                    u.rules = t.rules.clone();
-                }
-                push_delta(u);
-                match t {
-                    Ok(t) if f.mask.covers(&t.mask) => {
-                        if t.actions == f.actions {
-                            u.version = version;
-                            u.rules = t.rules;
-                        } else {
-                            let ufid = shared.next_ufid.fetch_add(1, Ordering::Relaxed) as u128;
-                            let new = Arc::new(Megaflow::new(&f.key, f.mask, t.actions, ufid));
-                            let nu = Ukey {
-                                pmd,
-                                key: u.key,
-                                flow: new.clone(),
-                                rules: t.rules,
-                                version,
-                                pushed: Default::default(),
-                                created: now,
-                            };
-                            let _ = inbox.send(PmdMsg::Replace {
-                                old: f.clone(),
-                                new,
-                            });
-                            ukeys.insert(ufid, nu);
-                            st.replaced += 1;
-                            continue;
-                        }
-                    }
-                    _ => {
-                        let _ = inbox.send(PmdMsg::Remove(f.clone()));
-                        st.stale_removed += 1;
-                        continue;
-                    }
-                }
+    // 1. Under the lock: forget removed megaflows (pushing their last
+    //    hits: the PMD stopped writing their stats when it removed them)
+    //    and list the live ones.
+    let items: Vec<(u128, usize, Arc<Megaflow>, FlowKey, u64, u64)> = {
+        let mut ukeys = shared.ukeys.lock().unwrap_or_else(|e| e.into_inner());
+        ukeys.retain(|_, u| {
+            if u.flow.is_alive() {
+                return true;
             }
             push_delta(u);
-            kept.push((last, f.clone()));
+            false
+        });
+        ukeys
+            .iter()
+            .map(|(id, u)| (*id, u.pmd, u.flow.clone(), u.key, u.version, u.created))
+            .collect()
+    };
+
+    // 2. Unlocked: decide.
+    let mut verdicts: Vec<(u128, usize, Arc<Megaflow>, Verdict, u64)> = Vec::new();
+    for (id, pmd, f, key, v, created) in items {
+        st.flows += 1;
+        let last = f.stats.snapshot().used.max(created);
+        let verdict = if now.saturating_sub(last) >= shared.config.max_idle_ms {
+            Verdict::Idle
+        } else if v != version {
+            match shared.translator.translate(&key) {
+                Ok(t) if f.mask.covers(&t.mask) && t.actions == f.actions => {
+                    Verdict::Keep(Some(t.rules))
+                }
+                Ok(t) if f.mask.covers(&t.mask) => {
+                    let ufid = shared.next_ufid.fetch_add(1, Ordering::Relaxed) as u128;
+                    let new = Arc::new(Megaflow::new(&f.key, f.mask, t.actions, ufid));
+                    Verdict::Replace(new, t.rules)
+                }
+                Ok(t) => Verdict::Stale(Some(t.rules)),
+                Err(_) => Verdict::Stale(None),
+            }
+        } else {
+            Verdict::Keep(None)
+        };
+        verdicts.push((id, pmd, f, verdict, last));
+    }
+
+    // 3. Locked again: credit rules, update ukeys; collect messages.
+    let mut msgs: Vec<(usize, PmdMsg)> = Vec::new();
+    let mut kept: Vec<Vec<(u64, Arc<Megaflow>)>> = vec![Vec::new(); shared.pmds.len()];
+    {
+        let mut ukeys = shared.ukeys.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, pmd, f, verdict, last) in verdicts {
+            let Some(u) = ukeys.get_mut(&id) else {
+                continue;
+            };
+            match verdict {
+                Verdict::Keep(rules) => {
+                    // Hits go to the rules as they are now (a modified rule
+                    // is a new `Rule`), as OVS's revalidate_ukey does.
+                    if let Some(r) = rules {
+                        u.rules = r;
+                        u.version = version;
+                    }
+                    push_delta(u);
+                    if let Some(k) = kept.get_mut(pmd) {
+                        k.push((last, f));
+                    }
+                }
+                Verdict::Idle => {
+                    push_delta(u);
+                    msgs.push((pmd, PmdMsg::Remove(f)));
+                    st.idle_removed += 1;
+                }
+                Verdict::Stale(rules) => {
+                    if let Some(r) = rules {
+                        u.rules = r;
+                    }
+                    push_delta(u);
+                    msgs.push((pmd, PmdMsg::Remove(f)));
+                    st.stale_removed += 1;
+                }
+                Verdict::Replace(new, rules) => {
+                    u.rules = rules.clone();
+                    push_delta(u);
+                    let nu = Ukey {
+                        pmd,
+                        key: u.key,
+                        flow: new.clone(),
+                        rules,
+                        version,
+                        pushed: Default::default(),
+                        created: now,
+                    };
+                    ukeys.insert(new.ufid, nu);
+                    msgs.push((pmd, PmdMsg::Replace { old: f, new }));
+                    st.replaced += 1;
+                }
+            }
         }
-        let limit = shared.config.flow_limit;
-        if kept.len() > limit {
-            kept.sort_by_key(|(used, _)| *used);
-            let excess = kept.len() - limit;
-            for (_, f) in kept.drain(..excess) {
-                let _ = inbox.send(PmdMsg::Remove(f));
+    }
+
+    // 4. The flow limit, least recently used first.
+    let limit = shared.config.flow_limit;
+    for (pmd, mut flows) in kept.into_iter().enumerate() {
+        if flows.len() > limit {
+            flows.sort_by_key(|(used, _)| *used);
+            let excess = flows.len() - limit;
+            for (_, f) in flows.drain(..excess) {
+                msgs.push((pmd, PmdMsg::Remove(f)));
                 st.limit_removed += 1;
             }
         }
     }
-    drop(ukeys);
 
+    // 5. Unlocked: tell the PMDs (a send may wait for room in an inbox).
+    for (pmd, m) in msgs {
+        if let Some(p) = shared.pmds.get(pmd) {
+            let _ = p.inbox.send(m);
+        }
+    }
     if sync && !shared.sync_pmds() {
         st.complete = false;
     }
