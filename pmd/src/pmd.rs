@@ -39,6 +39,9 @@ pub const MAX_RECIRC_DEPTH: usize = 6;
 pub struct Upcall {
     /// Index of the PMD that missed.
     pub pmd: usize,
+    /// The PMD's sequence number of this upcall (given back with the
+    /// result, so drains can wait for exactly the upcalls before them).
+    pub seq: u64,
     /// The packet's flow key.
     pub key: FlowKey,
     /// The packet.
@@ -55,6 +58,8 @@ pub enum PmdMsg {
         flow: Arc<Megaflow>,
         /// The packets that missed, in arrival order.
         packets: Vec<Packet>,
+        /// Their upcall sequence numbers.
+        seqs: Vec<u64>,
         /// Whether to install it in the classifier.
         install: bool,
     },
@@ -62,6 +67,8 @@ pub enum PmdMsg {
     UpcallFailed {
         /// The packets.
         packets: Vec<Packet>,
+        /// Their upcall sequence numbers.
+        seqs: Vec<u64>,
     },
     /// Remove this megaflow if it is still installed.
     Remove(Arc<Megaflow>),
@@ -76,8 +83,10 @@ pub enum PmdMsg {
     Dump(Sender<Vec<Arc<Megaflow>>>),
     /// Answer once every message before this one has been applied.
     Sync(Sender<()>),
-    /// Answer once no upcall of this PMD is pending and its transmit
-    /// batches are flushed (used after injecting packets, and at exit).
+    /// Answer once every upcall this PMD queued before the message
+    /// arrived has been answered and the transmit batches are flushed
+    /// (used after injecting packets, and at exit). Upcalls queued later
+    /// do not hold it up, so other ports' new flows cannot starve it.
     Drain(Sender<()>),
     /// Set the EMC's inverse insertion probability.
     SetEmcInsertInvProb(u32),
@@ -183,8 +192,14 @@ pub struct PmdThread {
     sink: PmdSink,
     recirc_spare: Vec<Packet>,
     rejected: Vec<Packet>,
-    pending_upcalls: usize,
-    drains: Vec<Sender<()>>,
+    /// Sequence number of the oldest unanswered upcall.
+    done_base: u64,
+    /// Answered flags of upcalls `done_base..`: the front is popped as soon
+    /// as it is answered. Capacity grows to the most ever outstanding and
+    /// is kept, so steady state does not allocate.
+    done: std::collections::VecDeque<bool>,
+    /// Drains waiting, with the sequence number they wait for.
+    drains: Vec<(u64, Sender<()>)>,
     exit: Arc<AtomicBool>,
     start: Instant,
     cycles_per_ns: f64,
@@ -229,7 +244,8 @@ impl PmdThread {
             },
             recirc_spare: Vec::with_capacity(MAX_BURST),
             rejected: Vec::with_capacity(MAX_BURST),
-            pending_upcalls: 0,
+            done_base: 0,
+            done: std::collections::VecDeque::new(),
             drains: Vec::new(),
             exit,
             start,
@@ -291,7 +307,7 @@ impl PmdThread {
         self.flush_tx();
         self.publish_counters();
         // Answer anyone still waiting so no caller hangs at shutdown.
-        for d in self.drains.drain(..) {
+        for (_, d) in self.drains.drain(..) {
             let _ = d.send(());
         }
     }
@@ -311,13 +327,18 @@ impl PmdThread {
         let mut queued = 0usize;
         let mut full = 0u64;
         let rejected = &mut self.rejected;
+        let (done, base) = (&mut self.done, self.done_base);
         self.fp.process(batch, now, &mut self.sink, |packet, key| {
             match upcalls.try_send(Upcall {
                 pmd,
+                seq: base + done.len() as u64,
                 key: *key,
                 packet,
             }) {
-                Ok(()) => queued += 1,
+                Ok(()) => {
+                    queued += 1;
+                    done.push_back(false);
+                }
                 Err(TrySendError::Full(u)) | Err(TrySendError::Disconnected(u)) => {
                     full += 1;
                     rejected.push(u.packet);
@@ -329,7 +350,6 @@ impl PmdThread {
         for p in self.rejected.drain(..) {
             self.sink.pool.free(p);
         }
-        self.pending_upcalls += queued;
         let s = &self.stats;
         PmdStats::bump(&s.upcalls, queued as u64);
         PmdStats::bump(&s.upcalls_dropped, full);
@@ -396,14 +416,37 @@ impl PmdThread {
     }
 
     fn answer_drains(&mut self) {
-        if self.pending_upcalls == 0 && !self.drains.is_empty() {
-            for port in self.ports.iter().flatten() {
-                port.tx.flush();
-            }
-            self.publish_counters();
-            for d in self.drains.drain(..) {
+        let base = self.done_base;
+        if !self.drains.iter().any(|(t, _)| base >= *t) {
+            return;
+        }
+        for port in self.ports.iter().flatten() {
+            port.tx.flush();
+        }
+        self.publish_counters();
+        self.drains.retain(|(t, d)| {
+            if base >= *t {
                 let _ = d.send(());
+                false
+            } else {
+                true
             }
+        });
+    }
+
+    /// Marks upcalls answered and advances the window past the answered
+    /// prefix.
+    fn complete_upcalls(&mut self, seqs: &[u64]) {
+        for &q in seqs {
+            if let Some(i) = q.checked_sub(self.done_base) {
+                if let Some(f) = self.done.get_mut(i as usize) {
+                    *f = true;
+                }
+            }
+        }
+        while self.done.front() == Some(&true) {
+            self.done.pop_front();
+            self.done_base += 1;
         }
     }
 
@@ -437,8 +480,10 @@ impl PmdThread {
                 PmdMsg::Install {
                     flow,
                     packets,
+                    seqs,
                     install,
                 } => {
+                    self.complete_upcalls(&seqs);
                     // A flow removed before its install arrived (not
                     // expected: see revalidator.rs) is run, not installed.
                     let flow = if install && flow.is_alive() {
@@ -454,7 +499,6 @@ impl PmdThread {
                     } else {
                         flow
                     };
-                    self.pending_upcalls = self.pending_upcalls.saturating_sub(packets.len());
                     let (mut n, mut bytes, mut tcp) = (0u64, 0u64, 0u16);
                     executed += packets.len();
                     for p in packets {
@@ -465,8 +509,8 @@ impl PmdThread {
                     }
                     flow.stats.add(n, bytes, now, tcp);
                 }
-                PmdMsg::UpcallFailed { packets } => {
-                    self.pending_upcalls = self.pending_upcalls.saturating_sub(packets.len());
+                PmdMsg::UpcallFailed { packets, seqs } => {
+                    self.complete_upcalls(&seqs);
                     PmdStats::bump(&self.stats.upcalls_failed, packets.len() as u64);
                     for p in packets {
                         self.sink.dropped(p, DropReason::UpcallError);
@@ -495,7 +539,10 @@ impl PmdThread {
                     self.publish_counters();
                     let _ = reply.send(());
                 }
-                PmdMsg::Drain(reply) => self.drains.push(reply),
+                PmdMsg::Drain(reply) => {
+                    let target = self.done_base + self.done.len() as u64;
+                    self.drains.push((target, reply));
+                }
                 PmdMsg::SetEmcInsertInvProb(p) => self.fp.emc.set_insert_inv_prob(p),
             }
         }

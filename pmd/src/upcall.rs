@@ -81,21 +81,24 @@ pub fn handler_loop(shared: Arc<Shared>) {
 /// Translates and answers one batch of upcalls.
 pub(crate) fn handle_batch(shared: &Shared, batch: &mut Vec<Upcall>) {
     // Group by (pmd, key), keeping arrival order within each group.
-    let mut groups: Vec<(usize, FlowKey, Vec<Packet>)> = Vec::new();
+    let mut groups: Vec<(usize, FlowKey, Vec<Packet>, Vec<u64>)> = Vec::new();
     for u in batch.drain(..) {
         match groups
             .iter_mut()
-            .find(|(p, k, _)| *p == u.pmd && *k == u.key)
+            .find(|(p, k, _, _)| *p == u.pmd && *k == u.key)
         {
-            Some(g) => g.2.push(u.packet),
-            None => groups.push((u.pmd, u.key, vec![u.packet])),
+            Some(g) => {
+                g.2.push(u.packet);
+                g.3.push(u.seq);
+            }
+            None => groups.push((u.pmd, u.key, vec![u.packet], vec![u.seq])),
         }
     }
     // Hold the slow-path read lock from translation until the results are
     // in the PMDs' inboxes (see the module docs).
     let _guard = shared.slow_path.read().unwrap_or_else(|e| e.into_inner());
     let version = shared.translator.version();
-    for (pmd, key, packets) in groups {
+    for (pmd, key, packets, seqs) in groups {
         let Some(inbox) = shared.pmds.get(pmd).map(|p| p.inbox.clone()) else {
             continue;
         };
@@ -108,7 +111,7 @@ pub(crate) fn handle_batch(shared: &Shared, batch: &mut Vec<Upcall>) {
             Ok(r) => r,
             Err(_) => {
                 tracing::error!(?key, "translation panicked; packets dropped");
-                let _ = inbox.send(PmdMsg::UpcallFailed { packets });
+                let _ = inbox.send(PmdMsg::UpcallFailed { packets, seqs });
                 continue;
             }
         };
@@ -147,12 +150,13 @@ pub(crate) fn handle_batch(shared: &Shared, batch: &mut Vec<Upcall>) {
                 let _ = inbox.send(PmdMsg::Install {
                     flow,
                     packets,
+                    seqs,
                     install,
                 });
             }
             Err(e) => {
                 tracing::debug!(error = %e, "upcall failed");
-                let _ = inbox.send(PmdMsg::UpcallFailed { packets });
+                let _ = inbox.send(PmdMsg::UpcallFailed { packets, seqs });
             }
         }
     }

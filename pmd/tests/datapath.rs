@@ -276,3 +276,43 @@ fn packets_over_the_flow_limit_still_count_on_their_rule() {
     assert_eq!(rules[0].stats.get().0, 10);
     dp.stop();
 }
+
+#[test]
+fn drain_is_not_starved_by_other_ports_new_flows() {
+    // Port 2 keeps producing brand-new flows (each an upcall) while we
+    // drain after a packet on port 1: the drain waits only for upcalls
+    // queued before it, so it returns promptly.
+    let (dp, _br, ends) = setup(
+        "priority=10,in_port=1,actions=output:3\npriority=10,udp,in_port=2,actions=move:NXM_OF_UDP_SRC[]->NXM_NX_REG0[0..15],output:3\n",
+        cfg(),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let (stop, end) = (stop.clone(), ends[1].clone());
+        std::thread::spawn(move || {
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                if end.pending() < 1024 {
+                    end.send(&udp([10, 1, (i >> 8) as u8, i as u8], (i & 0xffff) as u16));
+                    i += 1;
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    for round in 0..5 {
+        ends[0].send(&udp([10, 0, 0, 2], 7));
+        let t = Instant::now();
+        assert!(dp.drain(), "round {round}: drain confirmed");
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "round {round}: {:?}",
+            t.elapsed()
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    flood.join().unwrap();
+    dp.stop();
+}
