@@ -57,20 +57,25 @@ mod tests;
 
 /// Byte offsets inside headers (local until the shared `wire` views land).
 mod off {
-    pub const ETH_HLEN: usize = 14;
-    pub const ETH_TYPE: usize = 12;
-    pub const VLAN_HLEN: usize = 4;
+    //! Header offsets and sizes, taken from the `wire` modules' `field`
+    //! layouts (one source of truth) under the short names this module
+    //! uses.
+    use crate::wire::{eth, icmpv6, ipv4, ipv6, sctp, tcp, udp, vlan, vxlan};
 
-    pub const IP4_VER_IHL: usize = 0;
-    pub const IP4_TOS: usize = 1;
-    pub const IP4_TOT_LEN: usize = 2;
-    pub const IP4_FRAG: usize = 6;
-    pub const IP4_TTL: usize = 8;
-    pub const IP4_PROTO: usize = 9;
-    pub const IP4_CSUM: usize = 10;
-    pub const IP4_SRC: usize = 12;
-    pub const IP4_DST: usize = 16;
-    pub const IP4_MIN_HLEN: usize = 20;
+    pub const ETH_HLEN: usize = eth::field::PAYLOAD;
+    pub const ETH_TYPE: usize = eth::field::ETHERTYPE.start;
+    pub const VLAN_HLEN: usize = vlan::field::PAYLOAD;
+
+    pub const IP4_VER_IHL: usize = ipv4::field::VER_IHL;
+    pub const IP4_TOS: usize = ipv4::field::TOS;
+    pub const IP4_TOT_LEN: usize = ipv4::field::LENGTH.start;
+    pub const IP4_FRAG: usize = ipv4::field::FLG_OFF.start;
+    pub const IP4_TTL: usize = ipv4::field::TTL;
+    pub const IP4_PROTO: usize = ipv4::field::PROTOCOL;
+    pub const IP4_CSUM: usize = ipv4::field::CHECKSUM.start;
+    pub const IP4_SRC: usize = ipv4::field::SRC_ADDR.start;
+    pub const IP4_DST: usize = ipv4::field::DST_ADDR.start;
+    pub const IP4_MIN_HLEN: usize = ipv4::field::OPTIONS;
     /// Fragment offset bits of the flags/offset word.
     pub const IP4_FRAG_OFS_MASK: u16 = 0x1fff;
     /// More-fragments bit.
@@ -78,23 +83,23 @@ mod off {
     /// Don't-fragment bit.
     pub const IP4_DF: u16 = 0x4000;
 
-    pub const IP6_PLEN: usize = 4;
-    pub const IP6_NXT: usize = 6;
-    pub const IP6_HLIM: usize = 7;
-    pub const IP6_SRC: usize = 8;
-    pub const IP6_DST: usize = 24;
-    pub const IP6_HLEN: usize = 40;
+    pub const IP6_PLEN: usize = ipv6::field::LENGTH.start;
+    pub const IP6_NXT: usize = ipv6::field::NXT_HDR;
+    pub const IP6_HLIM: usize = ipv6::field::HOP_LIMIT;
+    pub const IP6_SRC: usize = ipv6::field::SRC_ADDR.start;
+    pub const IP6_DST: usize = ipv6::field::DST_ADDR.start;
+    pub const IP6_HLEN: usize = ipv6::field::PAYLOAD;
 
-    pub const TCP_CSUM: usize = 16;
-    pub const TCP_MIN_HLEN: usize = 20;
-    pub const UDP_LEN: usize = 4;
-    pub const UDP_CSUM: usize = 6;
-    pub const UDP_HLEN: usize = 8;
-    pub const SCTP_CSUM: usize = 8;
-    pub const SCTP_HLEN: usize = 12;
-    pub const ICMP6_CSUM: usize = 2;
+    pub const TCP_CSUM: usize = tcp::field::CHECKSUM.start;
+    pub const TCP_MIN_HLEN: usize = tcp::field::OPTIONS;
+    pub const UDP_LEN: usize = udp::field::LENGTH.start;
+    pub const UDP_CSUM: usize = udp::field::CHECKSUM.start;
+    pub const UDP_HLEN: usize = udp::field::PAYLOAD;
+    pub const SCTP_CSUM: usize = sctp::field::CHECKSUM.start;
+    pub const SCTP_HLEN: usize = sctp::field::CHUNKS;
+    pub const ICMP6_CSUM: usize = icmpv6::field::CHECKSUM.start;
 
-    pub const VXLAN_HLEN: usize = 8;
+    pub const VXLAN_HLEN: usize = vxlan::field::PAYLOAD;
     /// The "I" (valid VNI) flag in the first VXLAN byte.
     pub const VXLAN_FLAG_I: u8 = 0x08;
     pub const GENEVE_HLEN: usize = 8;
