@@ -55,7 +55,6 @@ use std::ops::{BitAnd, BitOr, Not};
 #[cfg(test)]
 mod tests;
 
-/// Byte offsets inside headers (local until the shared `wire` views land).
 mod off {
     //! Header offsets and sizes, taken from the `wire` modules' `field`
     //! layouts (one source of truth) under the short names this module
