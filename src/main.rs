@@ -9,7 +9,7 @@ mod bridge;
 mod commands;
 mod config;
 mod ctl;
-mod pcap;
+
 mod replay;
 mod run;
 

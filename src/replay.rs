@@ -7,17 +7,17 @@
 //! counted as a miss and dropped. Recirculated packets go through again,
 //! up to [`MAX_RECIRC_DEPTH`] passes, as in OVS.
 
-use crate::pcap::{self, PcapError, Writer};
 use dpif_netdev::execute::ActionSink;
 use dpif_netdev::odp;
 use dpif_netdev::packet::{Packet, PacketBatch};
 use dpif_netdev::pipeline::FastPath;
 use dpif_netdev::{DropReason, Megaflow};
+use pmd::{read_frames, PcapSink, PortError};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Recirculation passes allowed per packet (OVS's MAX_RECIRC_DEPTH).
 pub const MAX_RECIRC_DEPTH: usize = 6;
@@ -75,20 +75,29 @@ pub enum ReplayError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// Reading or writing a capture failed.
+    /// Reading or creating a capture failed.
     #[error(transparent)]
-    Pcap(#[from] PcapError),
+    Pcap(#[from] PortError),
+    /// Writing an output capture failed (the error was logged).
+    #[error("{0}: cannot write the capture")]
+    Write(PathBuf),
+}
+
+/// One output capture and how many frames went into it.
+struct Output {
+    sink: PcapSink,
+    path: PathBuf,
+    count: u64,
 }
 
 /// Collects outputs into per-port captures and counts everything else.
 struct ReplaySink {
     out_dir: PathBuf,
-    writers: BTreeMap<u32, Writer>,
+    writers: BTreeMap<u32, Output>,
     recirc: Vec<Packet>,
     drops: BTreeMap<DropReason, u64>,
     userspace: u64,
-    ts: Duration,
-    error: Option<PcapError>,
+    error: Option<ReplayError>,
 }
 
 impl ActionSink for ReplaySink {
@@ -99,17 +108,24 @@ impl ActionSink for ReplaySink {
         let w = match self.writers.entry(port) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => {
-                match Writer::create(&self.out_dir.join(format!("port-{port}.pcap"))) {
-                    Ok(w) => v.insert(w),
+                let path = self.out_dir.join(format!("port-{port}.pcap"));
+                match PcapSink::create(&format!("{port}"), &path) {
+                    Ok(sink) => v.insert(Output {
+                        sink,
+                        path,
+                        count: 0,
+                    }),
                     Err(e) => {
-                        self.error = Some(e);
+                        self.error = Some(e.into());
                         return;
                     }
                 }
             }
         };
-        if let Err(e) = w.write(self.ts, pkt.data()) {
-            self.error = Some(e);
+        if w.sink.write(pkt.data()) {
+            w.count += 1;
+        } else {
+            self.error = Some(ReplayError::Write(w.path.clone()));
         }
     }
 
@@ -157,7 +173,7 @@ pub fn run(opts: &Options) -> Result<String, ReplayError> {
             })?;
     }
 
-    let frames = pcap::read_all(&opts.pcap)?;
+    let frames = read_frames(&opts.pcap)?;
     std::fs::create_dir_all(&opts.out_dir).map_err(|source| ReplayError::OutDir {
         path: opts.out_dir.clone(),
         source,
@@ -168,7 +184,6 @@ pub fn run(opts: &Options) -> Result<String, ReplayError> {
         recirc: Vec::new(),
         drops: BTreeMap::new(),
         userspace: 0,
-        ts: Duration::ZERO,
         error: None,
     };
     let start = Instant::now();
@@ -183,7 +198,6 @@ pub fn run(opts: &Options) -> Result<String, ReplayError> {
                 let _ = batch.push(p);
             }
             let now = start.elapsed().as_millis() as u64 + 1;
-            sink.ts = start.elapsed();
             fp.process(&mut batch, now, &mut sink, |_, _| misses += 1);
             let mut depth = 1;
             while !sink.recirc.is_empty() {
@@ -206,7 +220,7 @@ pub fn run(opts: &Options) -> Result<String, ReplayError> {
         }
     }
     if let Some(e) = sink.error.take() {
-        return Err(e.into());
+        return Err(e);
     }
     let elapsed_ms = start.elapsed().as_millis() as u64 + 1;
 
@@ -253,9 +267,10 @@ pub fn run(opts: &Options) -> Result<String, ReplayError> {
             r,
             "  port {port}: sent {} packets -> {}",
             w.count,
-            w.path().display()
+            w.path.display()
         );
-        w.finish()?;
+        let mut w = w;
+        w.sink.flush();
     }
     let _ = writeln!(r, "megaflows:");
     for f in fp.dpcls.iter() {

@@ -22,7 +22,7 @@ pub mod upcall;
 pub use datapath::{Datapath, DatapathConfig, DatapathError, PortSpec};
 pub use dummy::{open_dummy, DummyInjector, DummyPort, InjectError};
 pub use error::PortError;
-pub use pcap_port::{open_pcap, PcapPort, PcapPortConfig};
+pub use pcap_port::{open_pcap, read_frames, PcapPort, PcapPortConfig, PcapSink};
 pub use port::{PortStats, RxQueue, TxPort};
 pub use ring::{ring_port, ring_wire, RingEnd};
 pub use upcall::{TranslateError, Translation, Translator};

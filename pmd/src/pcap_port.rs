@@ -110,6 +110,18 @@ struct Capture {
     oversize: u64,
 }
 
+/// Every frame of a classic Ethernet pcap file, whatever its length (for
+/// tools such as `rvs replay`; ports use their own size limit). A missing,
+/// truncated or non-Ethernet file is an error naming it.
+pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, PortError> {
+    let cap = read_capture(path, usize::MAX)?;
+    Ok(cap
+        .spans
+        .iter()
+        .map(|&(o, l)| cap.data[o..o + l].to_vec())
+        .collect())
+}
+
 /// Reads every frame of a classic Ethernet pcap file, skipping (and
 /// counting) frames longer than `max_frame`.
 fn read_capture(path: &Path, max_frame: usize) -> Result<Capture, PortError> {
@@ -263,8 +275,9 @@ pub(crate) fn count_tx(stats: &PortStats, sent: u64, bytes: u64, dropped: u64) {
 }
 
 /// A capture file being written (classic pcap, microsecond timestamps,
-/// this machine's byte order), buffered; flushed on drop.
-pub(crate) struct PcapSink {
+/// this machine's byte order), buffered; flushed on drop. Also used by
+/// `rvs replay` for its per-port output files.
+pub struct PcapSink {
     port: String,
     path: PathBuf,
     out: BufWriter<File>,
@@ -278,7 +291,7 @@ impl PcapSink {
     const SNAPLEN: u32 = 65535;
 
     /// Creates (truncates) `path` and writes the file header.
-    pub(crate) fn create(port: &str, path: &Path) -> Result<PcapSink, PortError> {
+    pub fn create(port: &str, path: &Path) -> Result<PcapSink, PortError> {
         let io = |source| PortError::Io {
             path: path.to_owned(),
             source,
@@ -310,7 +323,7 @@ impl PcapSink {
 
     /// Appends one frame (cut to the snapshot length) stamped with the
     /// time since the file was created. False if it could not be written.
-    pub(crate) fn write(&mut self, frame: &[u8]) -> bool {
+    pub fn write(&mut self, frame: &[u8]) -> bool {
         let ts = self.start.elapsed();
         let incl = frame.len().min(Self::SNAPLEN as usize);
         let mut rec = [0u8; 16];
@@ -326,7 +339,7 @@ impl PcapSink {
     }
 
     /// Pushes buffered records to the file.
-    pub(crate) fn flush(&mut self) {
+    pub fn flush(&mut self) {
         let r = self.out.flush();
         self.check(r);
     }
