@@ -402,13 +402,6 @@ impl PacketInner {
         p
     }
 
-    /// Copies frame and metadata of `src` into this packet's buffer.
-    pub fn copy_from(&mut self, src: &PacketInner) -> Result<(), BufError> {
-        self.set_data(src.data())?;
-        self.md = src.md;
-        Ok(())
-    }
-
     /// Hints the CPU to start loading the first cache line of the frame,
     /// so that a later stage finds the headers in L1. A no-op where the
     /// architecture has no prefetch instruction.

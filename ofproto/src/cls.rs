@@ -27,7 +27,7 @@
 //! # Thread safety
 //! Plain data owned by its table; `&mut self` to change, `&self` to look up.
 
-use crate::flow::{Flow, Match, FLOW_WORDS};
+use crate::flow::{Flow, Match};
 use crate::table::Rule;
 use dpif_netdev::hash::{fmix64, hash_add};
 // ahash instead of std's SipHash: the classifier hashes 256-byte flows
@@ -466,9 +466,6 @@ impl std::fmt::Debug for Classifier {
             .finish()
     }
 }
-
-/// Number of words in a flow, re-exported for tests of stage boundaries.
-pub const WORDS: usize = FLOW_WORDS;
 
 #[cfg(test)]
 mod tests {

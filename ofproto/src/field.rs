@@ -12,7 +12,7 @@
 //! Pure functions over plain data.
 
 use crate::flow::Flow;
-use dpif_netdev::key::{ethertype, ipproto, VLAN_CFI};
+use dpif_netdev::key::{ethertype, ipproto};
 
 /// One OpenFlow field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -678,9 +678,6 @@ impl Prereq {
         }
     }
 }
-
-/// The VLAN "present" bit, re-exported for parsers.
-pub const VLAN_PRESENT: u16 = VLAN_CFI;
 
 #[cfg(test)]
 mod tests {

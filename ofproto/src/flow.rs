@@ -126,12 +126,6 @@ impl Match {
         self.flow = self.flow.masked(&self.mask);
     }
 
-    /// Whether both matches are the same (same mask and values), i.e. the
-    /// same rule for "strict" OpenFlow commands.
-    pub fn same_as(&self, other: &Match) -> bool {
-        self == other
-    }
-
     /// Whether every packet this match accepts is also accepted by
     /// `wider`: `wider`'s mask is a subset of ours and values agree on it
     /// (OpenFlow's non-strict modify/delete selection).

@@ -553,8 +553,8 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         if w.eth_src != [0; 6] || w.eth_dst != [0; 6] {
             out.push(DpAction::Set(SetAction::Eth {
-                src: masked6(f.eth_src, w.eth_src),
-                dst: masked6(f.eth_dst, w.eth_dst),
+                src: masked_bytes(f.eth_src, w.eth_src),
+                dst: masked_bytes(f.eth_dst, w.eth_dst),
             }));
         }
         for _ in 0..self.vlan_pops {
@@ -590,8 +590,8 @@ impl Ctx<'_> {
                     },
                 })),
                 ethertype::IPV6 => out.push(DpAction::Set(SetAction::Ipv6 {
-                    src: masked16(f.ipv6_src, w.ipv6_src),
-                    dst: masked16(f.ipv6_dst, w.ipv6_dst),
+                    src: masked_bytes(f.ipv6_src, w.ipv6_src),
+                    dst: masked_bytes(f.ipv6_dst, w.ipv6_dst),
                     label: Masked {
                         value: f.ipv6_label & w.ipv6_label,
                         mask: w.ipv6_label,
@@ -639,13 +639,8 @@ impl Ctx<'_> {
     }
 }
 
-fn masked6(v: [u8; 6], m: [u8; 6]) -> Masked<[u8; 6]> {
-    let mut value = v;
-    value.iter_mut().zip(m).for_each(|(a, b)| *a &= b);
-    Masked { value, mask: m }
-}
-
-fn masked16(v: [u8; 16], m: [u8; 16]) -> Masked<[u8; 16]> {
+/// The written bits of a byte-array field as a masked set.
+fn masked_bytes<const N: usize>(v: [u8; N], m: [u8; N]) -> Masked<[u8; N]> {
     let mut value = v;
     value.iter_mut().zip(m).for_each(|(a, b)| *a &= b);
     Masked { value, mask: m }
