@@ -10,7 +10,7 @@
 use dpif_netdev::execute::ActionSink;
 use dpif_netdev::odp;
 use dpif_netdev::packet::{Packet, PacketBatch};
-use dpif_netdev::pipeline::FastPath;
+use dpif_netdev::pipeline::{FastPath, MAX_RECIRC_DEPTH};
 use dpif_netdev::{DropReason, Megaflow};
 use pmd::{read_frames, PcapSink, PortError};
 use std::collections::BTreeMap;
@@ -18,9 +18,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Recirculation passes allowed per packet (OVS's MAX_RECIRC_DEPTH).
-pub const MAX_RECIRC_DEPTH: usize = 6;
 
 /// What `rvs replay` was asked to do.
 pub struct Options {

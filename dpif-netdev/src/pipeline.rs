@@ -29,6 +29,11 @@ use crate::megaflow::Megaflow;
 use crate::packet::{Packet, PacketBatch, MAX_BURST};
 use std::sync::Arc;
 
+/// Recirculation passes allowed per packet (OVS's MAX_RECIRC_DEPTH); the
+/// callers that feed recirculated packets back (PMD, `rvs replay`) stop
+/// there and drop with `DropReason::RecircDepth`.
+pub const MAX_RECIRC_DEPTH: usize = 6;
+
 /// Counters of a [`FastPath`], bumped once per burst.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FastPathStats {

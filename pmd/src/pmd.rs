@@ -26,14 +26,11 @@ use dpif_netdev::dpcls::DpclsError;
 use dpif_netdev::execute::{execute, ActionSink, TxBatches};
 use dpif_netdev::key::FlowKey;
 use dpif_netdev::packet::{Packet, PacketBatch, PacketPool, DEFAULT_BUF_SIZE, MAX_BURST};
-use dpif_netdev::pipeline::FastPath;
+use dpif_netdev::pipeline::{FastPath, MAX_RECIRC_DEPTH};
 use dpif_netdev::{DropReason, Megaflow};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Recirculation passes allowed per packet (OVS's MAX_RECIRC_DEPTH).
-pub const MAX_RECIRC_DEPTH: usize = 6;
 
 /// A miss on its way to an upcall handler.
 pub struct Upcall {
