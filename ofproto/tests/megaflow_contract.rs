@@ -243,14 +243,40 @@ fn build_tables(rules: &[GenRule]) -> (Tables, Vec<Vec<GenRule>>) {
     (t, by_table)
 }
 
-/// What leaves the switch: (port, header fields at that moment), with the
-/// in_port cleared (it is not a header).
-type Outputs = Vec<(u32, FlowKey)>;
+/// What leaves the switch: (port, header fields at that moment, VLAN tags
+/// deeper than the key's two slots), with the in_port cleared (it is not a
+/// header).
+type Outputs = Vec<(u32, FlowKey, Vec<(u16, u16)>)>;
 
-fn emit(out: &mut Outputs, port: u32, k: &FlowKey) {
+fn emit(out: &mut Outputs, port: u32, k: &FlowKey, deep: &[(u16, u16)]) {
     let mut k = *k;
     k.in_port = 0;
-    out.push((port, k));
+    out.push((port, k, deep.to_vec()));
+}
+
+/// A packet's VLAN stack is not bounded by the key's two slots: pushing onto
+/// a double-tagged packet keeps the innermost tag in the frame, and a later
+/// pop brings it back into view. Both models keep those deeper tags
+/// (outermost first) so that push-then-pop is the identity it is on the
+/// wire.
+fn push_tag(k: &mut FlowKey, deep: &mut Vec<(u16, u16)>, tpid: u16, tci: u16) {
+    if k.vlan_tci[1] & VLAN_CFI != 0 {
+        deep.insert(0, (k.vlan_tpid[1], k.vlan_tci[1]));
+    }
+    k.vlan_tci[1] = k.vlan_tci[0];
+    k.vlan_tpid[1] = k.vlan_tpid[0];
+    k.vlan_tci[0] = tci | VLAN_CFI;
+    k.vlan_tpid[0] = tpid;
+}
+
+fn pop_tag(k: &mut FlowKey, deep: &mut Vec<(u16, u16)>) {
+    k.vlan_tci[0] = k.vlan_tci[1];
+    k.vlan_tpid[0] = k.vlan_tpid[1];
+    (k.vlan_tpid[1], k.vlan_tci[1]) = if deep.is_empty() {
+        (0, 0)
+    } else {
+        deep.remove(0)
+    };
 }
 
 /// The naive reference: tables scanned linearly, actions applied to the
@@ -258,6 +284,8 @@ fn emit(out: &mut Outputs, port: u32, k: &FlowKey) {
 struct Reference<'a> {
     tables: &'a [Vec<GenRule>],
     out: Outputs,
+    /// VLAN tags below the flow's two (see `push_tag`).
+    deep: Vec<(u16, u16)>,
 }
 
 impl Reference<'_> {
@@ -271,6 +299,7 @@ impl Reference<'_> {
         let mut r = Reference {
             tables,
             out: Vec::new(),
+            deep: Vec::new(),
         };
         r.table(&mut flow, 0);
         r.out
@@ -290,11 +319,8 @@ impl Reference<'_> {
         flow.key.vlan_tci[0] & VLAN_CFI != 0
     }
 
-    fn push(flow: &mut Flow, tpid: u16) {
-        flow.key.vlan_tci[1] = flow.key.vlan_tci[0];
-        flow.key.vlan_tpid[1] = flow.key.vlan_tpid[0];
-        flow.key.vlan_tci[0] = VLAN_CFI;
-        flow.key.vlan_tpid[0] = tpid;
+    fn push(&mut self, flow: &mut Flow, tpid: u16) {
+        push_tag(&mut flow.key, &mut self.deep, tpid, 0);
     }
 
     fn actions(&mut self, flow: &mut Flow, t: u8, actions: &[OfAction]) {
@@ -303,20 +329,22 @@ impl Reference<'_> {
                 OfAction::Output(p) => {
                     let in_port = flow.key.in_port;
                     match *p {
-                        ofp::IN_PORT => emit(&mut self.out, in_port, &flow.key),
+                        ofp::IN_PORT => emit(&mut self.out, in_port, &flow.key, &self.deep),
                         ofp::FLOOD => {
                             for q in PORTS {
                                 if q != in_port {
-                                    emit(&mut self.out, q, &flow.key);
+                                    emit(&mut self.out, q, &flow.key, &self.deep);
                                 }
                             }
                         }
                         p if p == in_port => {}
-                        p if PORTS.contains(&p) => emit(&mut self.out, p, &flow.key),
+                        p if PORTS.contains(&p) => emit(&mut self.out, p, &flow.key, &self.deep),
                         _ => {}
                     }
                 }
-                OfAction::Controller { .. } => emit(&mut self.out, ofp::CONTROLLER, &flow.key),
+                OfAction::Controller { .. } => {
+                    emit(&mut self.out, ofp::CONTROLLER, &flow.key, &self.deep)
+                }
                 OfAction::SetField {
                     field,
                     value,
@@ -327,7 +355,7 @@ impl Reference<'_> {
                     if vlan {
                         if !Self::has_vlan(flow) {
                             if *style == SetStyle::Mod {
-                                Self::push(flow, 0x8100);
+                                self.push(flow, 0x8100);
                             } else {
                                 continue;
                             }
@@ -362,13 +390,10 @@ impl Reference<'_> {
                 }
                 OfAction::StripVlan { .. } => {
                     if Self::has_vlan(flow) {
-                        flow.key.vlan_tci[0] = flow.key.vlan_tci[1];
-                        flow.key.vlan_tpid[0] = flow.key.vlan_tpid[1];
-                        flow.key.vlan_tci[1] = 0;
-                        flow.key.vlan_tpid[1] = 0;
+                        pop_tag(&mut flow.key, &mut self.deep);
                     }
                 }
-                OfAction::PushVlan(tpid) => Self::push(flow, *tpid),
+                OfAction::PushVlan(tpid) => self.push(flow, *tpid),
                 OfAction::DecTtl => {
                     if flow.key.eth_type == 0x0800 || flow.key.eth_type == 0x86dd {
                         if flow.key.nw_ttl <= 1 {
@@ -426,22 +451,13 @@ fn simulate(actions: &[DpAction], key: &FlowKey) -> Outputs {
         k.tp_dst = 0;
     }
     let mut out = Vec::new();
+    let mut deep = Vec::new();
     for a in actions {
         match a {
-            DpAction::Output(p) => emit(&mut out, *p, &k),
-            DpAction::Userspace { .. } => emit(&mut out, ofp::CONTROLLER, &k),
-            DpAction::PushVlan { tpid, tci } => {
-                k.vlan_tci[1] = k.vlan_tci[0];
-                k.vlan_tpid[1] = k.vlan_tpid[0];
-                k.vlan_tci[0] = tci | VLAN_CFI;
-                k.vlan_tpid[0] = *tpid;
-            }
-            DpAction::PopVlan => {
-                k.vlan_tci[0] = k.vlan_tci[1];
-                k.vlan_tpid[0] = k.vlan_tpid[1];
-                k.vlan_tci[1] = 0;
-                k.vlan_tpid[1] = 0;
-            }
+            DpAction::Output(p) => emit(&mut out, *p, &k, &deep),
+            DpAction::Userspace { .. } => emit(&mut out, ofp::CONTROLLER, &k, &deep),
+            DpAction::PushVlan { tpid, tci } => push_tag(&mut k, &mut deep, *tpid, *tci),
+            DpAction::PopVlan => pop_tag(&mut k, &mut deep),
             DpAction::Set(SetAction::Eth { src, dst }) => {
                 k.eth_src = bytes_masked(k.eth_src, src.value, src.mask);
                 k.eth_dst = bytes_masked(k.eth_dst, dst.value, dst.mask);
@@ -520,4 +536,40 @@ proptest! {
                 "q {:?}\nactions {:?}", q, x.actions);
         }
     }
+}
+
+/// CI found this one: `push_vlan` then `strip_vlan` on a double-tagged
+/// packet must leave both tags in place, although the flow only has room for
+/// two tags while the third is on the frame.
+#[test]
+fn push_then_strip_keeps_a_double_tagged_packet_whole() {
+    let rules = vec![GenRule {
+        table: 0,
+        priority: 0,
+        matches: Match::ANY,
+        actions: vec![
+            OfAction::PushVlan(0x8100),
+            OfAction::StripVlan { pop: false },
+            OfAction::Output(1),
+        ],
+    }];
+    let (tables, by_table) = build_tables(&rules);
+    let ports = IdentityPorts(PORTS.to_vec());
+    let mut q = FlowKey::ZERO;
+    q.in_port = 2;
+    q.eth_src = [2, 0, 0, 0, 0, 0];
+    q.eth_dst = [2, 0, 0, 0, 0, 9];
+    q.vlan_tpid = [0x8100, 0x8100];
+    q.vlan_tci = [VLAN_CFI | 10, VLAN_CFI | 20];
+    q.eth_type = 0x0806;
+    q.nw_proto = 1;
+    q.nw_src = 0x0a00_0000;
+    q.nw_dst = 0x0a00_0000;
+    let x = xlate(&tables, &ports, &q, false);
+    assert!(x.error.is_none());
+    let got = simulate(&x.actions, &q);
+    assert_eq!(got, Reference::run(&by_table, &q));
+    let mut want = q;
+    want.in_port = 0;
+    assert_eq!(got, vec![(1, want, vec![])]);
 }
