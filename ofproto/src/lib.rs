@@ -11,6 +11,8 @@ pub mod cls;
 pub mod field;
 pub mod flow;
 pub mod flow_mod;
+pub mod l2;
+pub mod mac_learning;
 pub mod ofaction;
 pub mod ofctl;
 pub mod table;

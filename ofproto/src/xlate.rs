@@ -22,13 +22,16 @@
 //! looked up with L4 ports 0 (fragment handling "normal"); `push_vlan`
 //! pushes VID 0 PCP 0; `mod_vlan_vid` on an untagged packet pushes a tag;
 //! resubmits nest at most [`MAX_DEPTH`] deep and at most [`MAX_RESUBMITS`]
-//! in all.
+//! in all. `normal` is L2 switching with MAC learning (see `normal.rs`).
 //!
 //! # Thread safety
 //! Pure function of its inputs (table stats counters aside).
 
+mod normal;
+
 use crate::field::Field;
 use crate::flow::Flow;
+use crate::l2::L2Bridge;
 use crate::ofaction::{ofp, OfAction, SetStyle};
 use crate::table::{Rule, Tables};
 use dpif_netdev::actions::{DpAction, DpActions, Masked, SetAction};
@@ -50,6 +53,10 @@ pub trait XlatePorts {
     fn ofport(&self, odp: u32) -> Option<u32>;
     /// OpenFlow numbers of every port of the bridge, ascending.
     fn ofports(&self) -> Vec<u32>;
+    /// Port VLANs and MAC learning for NORMAL (None: NORMAL drops).
+    fn l2(&self) -> Option<&dyn L2Bridge> {
+        None
+    }
 }
 
 /// Ports whose datapath and OpenFlow numbers are the same.
@@ -438,7 +445,7 @@ impl Ctx<'_> {
                     }
                 }
             }
-            ofp::NORMAL => self.note("NORMAL (MAC learning) is not implemented yet: dropped"),
+            ofp::NORMAL => self.normal(),
             ofp::CONTROLLER => {
                 self.commit();
                 self.out.push(DpAction::Userspace {
