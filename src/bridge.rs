@@ -5,19 +5,34 @@
 //! datapath number unique across bridges (`odp`, assigned from 1 in config
 //! order). A packet's datapath `in_port` picks its bridge.
 //!
+//! Each bridge also has a MAC learning table for NORMAL. Upcall
+//! translations learn; revalidation and traces do not (they would learn
+//! from stale or made-up packets); traffic that keeps flowing through a
+//! megaflow refreshes the source MAC's age when the revalidator credits
+//! its hits ([`Translator::on_traffic`]), as OVS's stats push does.
+//! Learning a new MAC, a MAC moving, aging, and `fdb/flush` change the
+//! version, so every megaflow is translated again by the next revalidator
+//! pass: a flood becomes a unicast once the destination is learned, and a
+//! moved MAC is followed.
+//!
 //! # Thread safety
 //! `Bridges` is shared (`Arc`) by the control thread, which changes tables
 //! (write lock, inside `Datapath::change_tables`), and the handler and
 //! revalidator threads, which translate (read lock). The version counter
-//! changes after every table change.
+//! changes after every table change and every MAC table change. A MAC
+//! table's mutex is taken by slow-path threads only, never while holding
+//! another bridge lock but the tables' read lock.
 
-use dpif_netdev::key::FlowKey;
+use dpif_netdev::key::{FlowKey, VLAN_CFI};
 use ofproto::flow_mod::PortNames;
+use ofproto::l2::{L2Bridge, PortVlan};
+use ofproto::mac_learning::{FdbRow, Learned, MacTable};
 use ofproto::table::Tables;
 use ofproto::xlate::{xlate, XlatePorts};
 use pmd::{TranslateError, Translation, Translator};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+use std::time::Instant;
 
 /// One port of a bridge.
 #[derive(Clone, Debug)]
@@ -28,6 +43,8 @@ pub struct BridgePort {
     pub ofport: u32,
     /// Datapath port number.
     pub odp: u32,
+    /// VLAN mode, tag and trunks.
+    pub vlan: PortVlan,
 }
 
 /// The ports of one bridge, for translation and flow syntax.
@@ -54,6 +71,16 @@ impl XlatePorts for PortMap {
     }
 }
 
+impl PortMap {
+    /// The name of OpenFlow port `ofport`.
+    pub fn port_name_of(&self, ofport: u32) -> Option<&str> {
+        self.ports
+            .iter()
+            .find(|p| p.ofport == ofport)
+            .map(|p| p.name.as_str())
+    }
+}
+
 impl PortNames for PortMap {
     fn port_by_name(&self, name: &str) -> Option<u32> {
         self.ports.iter().find(|p| p.name == name).map(|p| p.ofport)
@@ -66,7 +93,7 @@ impl PortNames for PortMap {
     }
 }
 
-/// A bridge: a name, its ports and its OpenFlow tables.
+/// A bridge: a name, its ports, its OpenFlow tables and its MAC table.
 pub struct Bridge {
     /// Name.
     pub name: String,
@@ -74,6 +101,33 @@ pub struct Bridge {
     pub ports: PortMap,
     /// Tables.
     pub tables: RwLock<Tables>,
+    /// MAC learning for NORMAL.
+    pub macs: Mutex<MacTable>,
+}
+
+impl Bridge {
+    /// A bridge with a default MAC table.
+    pub fn new(name: String, ports: PortMap, tables: Tables, macs: MacTable) -> Bridge {
+        Bridge {
+            name,
+            ports,
+            tables: RwLock::new(tables),
+            macs: Mutex::new(macs),
+        }
+    }
+
+    fn macs(&self) -> std::sync::MutexGuard<'_, MacTable> {
+        self.macs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn port_vlan(&self, ofport: u32) -> PortVlan {
+        self.ports
+            .ports
+            .iter()
+            .find(|p| p.ofport == ofport)
+            .map(|p| p.vlan.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// Every bridge of the switch; the datapath's translator.
@@ -81,6 +135,50 @@ pub struct Bridges {
     /// The bridges, in config order.
     pub bridges: Vec<Bridge>,
     version: AtomicU64,
+    /// The MAC tables' clock starts here.
+    epoch: Instant,
+}
+
+/// One bridge as a translation sees it: ports, VLANs, MAC learning.
+struct XlateView<'a> {
+    bridge: &'a Bridge,
+    version: &'a AtomicU64,
+    now: u64,
+    may_learn: bool,
+}
+
+impl XlatePorts for XlateView<'_> {
+    fn odp_port(&self, ofport: u32) -> Option<u32> {
+        self.bridge.ports.odp_port(ofport)
+    }
+    fn ofport(&self, odp: u32) -> Option<u32> {
+        self.bridge.ports.ofport(odp)
+    }
+    fn ofports(&self) -> Vec<u32> {
+        self.bridge.ports.ofports()
+    }
+    fn l2(&self) -> Option<&dyn L2Bridge> {
+        Some(self)
+    }
+}
+
+impl L2Bridge for XlateView<'_> {
+    fn port_vlan(&self, ofport: u32) -> PortVlan {
+        self.bridge.port_vlan(ofport)
+    }
+    fn learn(&self, vlan: u16, mac: [u8; 6], ofport: u32) -> Learned {
+        if !self.may_learn {
+            return Learned::Ignored;
+        }
+        let l = self.bridge.macs().learn(vlan, mac, ofport, self.now);
+        if l.changes_forwarding() {
+            self.version.fetch_add(1, Ordering::AcqRel);
+        }
+        l
+    }
+    fn lookup(&self, vlan: u16, mac: &[u8; 6]) -> Option<u32> {
+        self.bridge.macs().lookup(vlan, mac)
+    }
 }
 
 impl Bridges {
@@ -89,7 +187,54 @@ impl Bridges {
         Bridges {
             bridges,
             version: AtomicU64::new(1),
+            epoch: Instant::now(),
         }
+    }
+
+    /// The MAC tables' clock, in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn view<'a>(&'a self, b: &'a Bridge, may_learn: bool) -> XlateView<'a> {
+        XlateView {
+            bridge: b,
+            version: &self.version,
+            now: self.now_ms(),
+            may_learn,
+        }
+    }
+
+    /// Runs `f` with bridge `b` as translations see it, without learning
+    /// (for `ofproto/trace`).
+    pub fn with_view<R>(&self, b: &Bridge, f: impl FnOnce(&dyn XlatePorts) -> R) -> R {
+        f(&self.view(b, false))
+    }
+
+    /// Removes aged-out MACs from every bridge; megaflows that used them
+    /// are revalidated. Returns how many went.
+    pub fn age_macs(&self) -> usize {
+        let now = self.now_ms();
+        let mut n = 0;
+        for b in &self.bridges {
+            n += b.macs().age(now);
+        }
+        if n > 0 {
+            self.bump_version();
+        }
+        n
+    }
+
+    /// `fdb/flush`: forgets every learned MAC of bridge `b`.
+    pub fn flush_macs(&self, b: &Bridge) -> usize {
+        let n = b.macs().flush();
+        self.bump_version();
+        n
+    }
+
+    /// `fdb/show`: the learned MACs of bridge `b`.
+    pub fn fdb_rows(&self, b: &Bridge) -> Vec<FdbRow> {
+        b.macs().rows(self.now_ms())
     }
 
     /// The bridge called `name`.
@@ -112,11 +257,42 @@ impl Bridges {
 
 impl Translator for Bridges {
     fn translate(&self, key: &FlowKey) -> Result<Translation, TranslateError> {
+        self.translate_with(key, true)
+    }
+
+    fn retranslate(&self, key: &FlowKey) -> Result<Translation, TranslateError> {
+        self.translate_with(key, false)
+    }
+
+    fn on_traffic(&self, key: &FlowKey) {
+        let Some(b) = self.by_odp(key.in_port) else {
+            return;
+        };
+        let Some(ofport) = b.ports.ofport(key.in_port) else {
+            return;
+        };
+        let vid = (key.vlan_tci[0] & VLAN_CFI != 0).then_some(key.vlan_tci[0] & 0x0fff);
+        if let Some(vlan) = b.port_vlan(ofport).input_vlan(vid) {
+            b.macs().refresh(vlan, key.eth_src, ofport, self.now_ms());
+        }
+    }
+
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+}
+
+impl Bridges {
+    fn translate_with(
+        &self,
+        key: &FlowKey,
+        may_learn: bool,
+    ) -> Result<Translation, TranslateError> {
         let b = self
             .by_odp(key.in_port)
             .ok_or(TranslateError::NoSuchPort(key.in_port))?;
         let tables = b.tables.read().unwrap_or_else(|e| e.into_inner());
-        let x = xlate(&tables, &b.ports, key, false);
+        let x = xlate(&tables, &self.view(b, may_learn), key, false);
         if let Some(e) = x.error {
             tracing::debug!(bridge = %b.name, error = %e, "translation failed: drop");
         }
@@ -125,9 +301,5 @@ impl Translator for Bridges {
             mask: x.mask,
             rules: x.rules,
         })
-    }
-
-    fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
     }
 }

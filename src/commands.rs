@@ -546,7 +546,9 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             let b = bridge(&s, &args[0])?;
             let key = trace_key(b, &args[1..])?;
             let t = b.tables.read().unwrap_or_else(|e| e.into_inner());
-            let (text, _) = ofproto::trace::trace(&t, &b.ports, &b.ports, &b.name, &key);
+            let (text, _) = s
+                .bridges
+                .with_view(b, |v| ofproto::trace::trace(&t, v, &b.ports, &b.name, &key));
             Ok(text)
         }),
     );
@@ -580,6 +582,38 @@ pub fn build(sw: Arc<Switch>) -> Commands {
                 );
             }
             Ok(String::new())
+        }),
+    );
+    let s = sw.clone();
+    c.register(
+        "fdb/show",
+        "fdb/show BRIDGE",
+        "the MACs NORMAL has learned: port, VLAN, MAC, age in seconds (as ovs-appctl fdb/show)",
+        1,
+        1,
+        Box::new(move |args, json| {
+            let b = bridge(&s, &args[0])?;
+            Ok(fdb_text(&s.bridges.fdb_rows(b), &b.ports, json))
+        }),
+    );
+    let s = sw.clone();
+    c.register(
+        "fdb/flush",
+        "fdb/flush [BRIDGE]",
+        "forget the learned MACs of one bridge (or all); megaflows follow before it returns",
+        0,
+        1,
+        Box::new(move |args, _| {
+            let list: Vec<&Bridge> = match args.first() {
+                Some(n) => vec![bridge(&s, n)?],
+                None => s.bridges.bridges.iter().collect(),
+            };
+            s.dp.change_tables(|| {
+                for b in &list {
+                    s.bridges.flush_macs(b);
+                }
+            });
+            Ok("table successfully flushed\n".into())
         }),
     );
     let s = sw.clone();
@@ -654,4 +688,48 @@ pub fn build(sw: Arc<Switch>) -> Commands {
         }),
     );
     c
+}
+
+/// `fdb/show` text (OVS's columns) or JSON.
+fn fdb_text(rows: &[ofproto::mac_learning::FdbRow], ports: &PortMap, json: bool) -> String {
+    let port_label = |p: u32| {
+        if p == ofproto::ofaction::ofp::LOCAL {
+            "LOCAL".to_string()
+        } else {
+            p.to_string()
+        }
+    };
+    let mac = |m: &[u8; 6]| {
+        format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    };
+    if json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "port": port_label(r.port),
+                    "port_name": ports.port_name_of(r.port),
+                    "vlan": r.vlan,
+                    "mac": mac(&r.mac),
+                    "age": r.age_s,
+                })
+            })
+            .collect();
+        return serde_json::Value::Array(v).to_string() + "\n";
+    }
+    let mut s = String::from(" port  VLAN  MAC                Age\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:>5}  {:>4}  {}  {:>3}",
+            port_label(r.port),
+            r.vlan,
+            mac(&r.mac),
+            r.age_s
+        );
+    }
+    s
 }

@@ -24,11 +24,21 @@
 //! [[bridge.port]]
 //! name = "p0"
 //! ofport = 1                    # optional: lowest free number from 1 up
-//! type = "pcap"                 # "pcap" | "dummy" | "ring"
+//! type = "pcap"                 # "pcap" | "dummy" | "ring" | "afpacket"
 //! rx_pcap = "in.pcap"           # pcap only
 //! tx_pcap = "p0-out.pcap"       # pcap and dummy
 //! loop = false                  # pcap only: replay rx_pcap forever
+//! # iface = "veth0"             # afpacket only: the Linux interface
+//! # vlan_mode = "access"        # access | trunk | native-untagged | native-tagged
+//! # tag = 100                   # access / native VLAN
+//! # trunks = [100, 200]         # VLANs a trunk carries (default: all)
 //! ```
+//!
+//! A bridge also has `mac_aging_s` (default 300) and `mac_table_size`
+//! (default 2048) for NORMAL's MAC learning, and `internal` (default true):
+//! its LOCAL port, a TAP device named after the bridge, as OVS creates one
+//! per bridge. A bridge that gives neither `flows` nor `flows_file` starts
+//! with `priority=0,actions=normal`, as OVS does.
 //!
 //! Every relative path (the socket, `flows_file`, `rx_pcap`, `tx_pcap`) is
 //! resolved against the directory of the config file, so a config works the
@@ -46,6 +56,7 @@
 //! when it opens ports, pins threads and parses the flows, each error again
 //! naming what it came from.
 
+use ofproto::l2::{PortVlan, VlanMode};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -124,6 +135,16 @@ pub struct BridgeConfig {
     pub flows_file: Option<PathBuf>,
     /// The ports (`[[bridge.port]]`), in file order.
     pub ports: Vec<PortConfig>,
+    /// MAC learning entries age out after this many seconds (OVS's
+    /// `mac-aging-time`, default 300).
+    pub mac_aging_s: u64,
+    /// Most MAC learning entries (OVS's `mac-table-size`, default 2048).
+    pub mac_table_size: usize,
+    /// Whether to create the LOCAL port's TAP device (default true).
+    pub internal: bool,
+    /// Whether the config gave no flows at all (then the bridge starts
+    /// with `priority=0,actions=normal`).
+    pub default_flows: bool,
 }
 
 /// `[[bridge.port]]`: one port of a bridge.
@@ -136,6 +157,8 @@ pub struct PortConfig {
     pub ofport: u32,
     /// What kind of port it is, with its type-specific settings.
     pub kind: PortKind,
+    /// VLAN mode, tag and trunks (for NORMAL).
+    pub vlan: PortVlan,
 }
 
 /// The port types (`type = "..."`) and their settings.
@@ -161,6 +184,12 @@ pub enum PortKind {
     /// `type = "ring"`: an in-memory ring, fed and drained by the program
     /// (tests and benches).
     Ring,
+    /// `type = "afpacket"`: a Linux network interface through AF_PACKET
+    /// rings.
+    AfPacket {
+        /// The interface (`iface`).
+        iface: String,
+    },
 }
 
 impl PortKind {
@@ -170,6 +199,7 @@ impl PortKind {
             PortKind::Pcap { .. } => "pcap",
             PortKind::Dummy { .. } => "dummy",
             PortKind::Ring => "ring",
+            PortKind::AfPacket { .. } => "afpacket",
         }
     }
 }
@@ -336,6 +366,9 @@ struct RawBridge {
     name: Option<String>,
     flows: Option<Vec<String>>,
     flows_file: Option<PathBuf>,
+    mac_aging_s: Option<i64>,
+    mac_table_size: Option<i64>,
+    internal: Option<bool>,
     #[serde(default, rename = "port")]
     ports: Vec<RawPort>,
 }
@@ -351,6 +384,10 @@ struct RawPort {
     tx_pcap: Option<PathBuf>,
     #[serde(rename = "loop")]
     looping: Option<bool>,
+    iface: Option<String>,
+    vlan_mode: Option<String>,
+    tag: Option<i64>,
+    trunks: Option<Vec<i64>>,
 }
 
 /// What a key holds, for "expected ..." messages; `path` has its indices
@@ -376,7 +413,12 @@ fn expected(path: &str) -> Option<&'static str> {
         "bridge[].port" => "an array of tables ([[bridge.port]])",
         "bridge[].port[].ofport" => "a port number",
         "bridge[].port[].type" => "a port type (string)",
-        "bridge[].port[].loop" => "true or false",
+        "bridge[].port[].loop" | "bridge[].internal" => "true or false",
+        "bridge[].port[].iface" => "an interface name (string)",
+        "bridge[].port[].vlan_mode" => "a VLAN mode (string)",
+        "bridge[].port[].tag" | "bridge[].port[].trunks[]" => "a VLAN number",
+        "bridge[].port[].trunks" => "a list of VLAN numbers",
+        "bridge[].mac_aging_s" | "bridge[].mac_table_size" => "an integer",
         _ => return None,
     })
 }
@@ -627,7 +669,7 @@ impl Validator<'_> {
             let Some(type_name) = rp.kind else {
                 return Err(self.err(
                     key("type"),
-                    "required key is missing (\"pcap\", \"dummy\" or \"ring\")",
+                    "required key is missing (\"pcap\", \"dummy\", \"ring\" or \"afpacket\")",
                 ));
             };
             let only_pcap = |k: &str, given: bool| -> Result<(), ConfigError> {
@@ -663,14 +705,32 @@ impl Validator<'_> {
                     only_pcap("loop", rp.looping.is_some())?;
                     PortKind::Ring
                 }
+                "afpacket" => {
+                    only_pcap("rx_pcap", rp.rx_pcap.is_some())?;
+                    only_pcap("tx_pcap", rp.tx_pcap.is_some())?;
+                    only_pcap("loop", rp.looping.is_some())?;
+                    let iface = self.name(key("iface"), rp.iface.clone())?;
+                    if iface.len() > 15 || iface.contains(['/', ' ']) {
+                        return Err(self.err(
+                            key("iface"),
+                            format!("\"{iface}\" is not an interface name (at most 15 characters, no '/' or spaces)"),
+                        ));
+                    }
+                    PortKind::AfPacket { iface }
+                }
                 other => {
                     return Err(self.err(key("type"), format!("unknown port type \"{other}\"")));
                 }
             };
+            if rp.iface.is_some() && !matches!(kind, PortKind::AfPacket { .. }) {
+                return Err(self.err(key("iface"), format!("not allowed for a {type_name} port")));
+            }
+            let vlan = self.port_vlan(&key, rp.vlan_mode, rp.tag, rp.trunks)?;
             ports.push(PortConfig {
                 name: pname,
                 ofport,
                 kind,
+                vlan,
             });
         }
 
@@ -690,11 +750,84 @@ impl Validator<'_> {
             ports[p].ofport = next;
         }
 
+        let default_flows = raw.flows.is_none() && flows_file.is_none();
         Ok(BridgeConfig {
             name,
             flows: raw.flows.unwrap_or_default(),
             flows_file,
             ports,
+            mac_aging_s: self.int(
+                &format!("bridge[{b}].mac_aging_s"),
+                raw.mac_aging_s,
+                1,
+                1_000_000_000,
+                ofproto::mac_learning::DEFAULT_AGING_S,
+            )?,
+            mac_table_size: self.int(
+                &format!("bridge[{b}].mac_table_size"),
+                raw.mac_table_size,
+                1,
+                10_000_000,
+                ofproto::mac_learning::DEFAULT_MAX_ENTRIES,
+            )?,
+            internal: raw.internal.unwrap_or(true),
+            default_flows,
+        })
+    }
+
+    /// A port's `vlan_mode`, `tag` and `trunks`, checked as OVS does: a
+    /// tag alone means access; access and the native modes need a tag;
+    /// access takes no trunks.
+    fn port_vlan(
+        &self,
+        key: &dyn Fn(&str) -> String,
+        mode: Option<String>,
+        tag: Option<i64>,
+        trunks: Option<Vec<i64>>,
+    ) -> Result<PortVlan, ConfigError> {
+        let mode = match mode.as_deref() {
+            None if tag.is_some() => VlanMode::Access,
+            None => VlanMode::Trunk,
+            Some(m) => VlanMode::from_name(m).ok_or_else(|| {
+                self.err(
+                    key("vlan_mode"),
+                    format!("unknown VLAN mode \"{m}\" (access, trunk, native-untagged or native-tagged)"),
+                )
+            })?,
+        };
+        let tag: u16 = match tag {
+            None if mode != VlanMode::Trunk => {
+                return Err(self.err(
+                    key("tag"),
+                    format!("required for vlan_mode = \"{}\"", mode.name()),
+                ));
+            }
+            None => 0,
+            Some(_) if mode == VlanMode::Trunk => {
+                return Err(self.err(key("tag"), "not allowed for vlan_mode = \"trunk\""));
+            }
+            Some(t) => self.int(&key("tag"), Some(t), 1, 4095, 0)?,
+        };
+        let mut list = Vec::new();
+        if let Some(ts) = trunks {
+            if mode == VlanMode::Access {
+                return Err(self.err(key("trunks"), "not allowed for vlan_mode = \"access\""));
+            }
+            for (i, t) in ts.into_iter().enumerate() {
+                let v: u16 = self.int(&format!("{}[{i}]", key("trunks")), Some(t), 0, 4095, 0)?;
+                list.push(v);
+            }
+            if list.is_empty() {
+                return Err(self.err(
+                    key("trunks"),
+                    "must list at least one VLAN (leave it out for all)",
+                ));
+            }
+        }
+        Ok(PortVlan {
+            mode,
+            tag,
+            trunks: list,
         })
     }
 }
@@ -797,6 +930,7 @@ type = "ring"
                                     tx_pcap: Some("/var/tmp/p0-out.pcap".into()),
                                     looping: true,
                                 },
+                                vlan: PortVlan::default(),
                             },
                             PortConfig {
                                 name: "p1".into(),
@@ -804,8 +938,13 @@ type = "ring"
                                 kind: PortKind::Dummy {
                                     tx_pcap: Some("/etc/rvs/out/p1.pcap".into()),
                                 },
+                                vlan: PortVlan::default(),
                             },
                         ],
+                        mac_aging_s: 300,
+                        mac_table_size: 2048,
+                        internal: true,
+                        default_flows: false,
                     },
                     BridgeConfig {
                         name: "br1".into(),
@@ -815,7 +954,12 @@ type = "ring"
                             name: "r0".into(),
                             ofport: 1,
                             kind: PortKind::Ring,
+                            vlan: PortVlan::default(),
                         }],
+                        mac_aging_s: 300,
+                        mac_table_size: 2048,
+                        internal: true,
+                        default_flows: false,
                     },
                 ],
             }
@@ -1005,6 +1149,78 @@ tx_pcap = "/abs/out.pcap"
             err(&format!("{PORT}type = \"pcpa\"")),
             "bridge[0].port[0].type: unknown port type \"pcpa\""
         );
+    }
+
+    #[test]
+    fn afpacket_ports_need_an_interface() {
+        let c = ok(&format!("{PORT}type = \"afpacket\"\niface = \"veth0\""));
+        assert_eq!(
+            c.bridges[0].ports[0].kind,
+            PortKind::AfPacket {
+                iface: "veth0".into()
+            }
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"afpacket\"")),
+            "bridge[0].port[0].iface: required key is missing"
+        );
+        assert!(err(&format!(
+            "{PORT}type = \"afpacket\"\niface = \"a-very-long-interface\""
+        ))
+        .starts_with(
+            "bridge[0].port[0].iface: \"a-very-long-interface\" is not an interface name"
+        ));
+        assert_eq!(
+            err(&format!("{PORT}type = \"dummy\"\niface = \"veth0\"")),
+            "bridge[0].port[0].iface: not allowed for a dummy port"
+        );
+    }
+
+    #[test]
+    fn port_vlans_as_ovs_takes_them() {
+        let c = ok(&format!("{PORT}type = \"ring\"\ntag = 100"));
+        assert_eq!(c.bridges[0].ports[0].vlan, PortVlan::access(100));
+        let c = ok(&format!(
+            "{PORT}type = \"ring\"\nvlan_mode = \"native-untagged\"\ntag = 10\ntrunks = [20, 30]"
+        ));
+        let v = &c.bridges[0].ports[0].vlan;
+        assert_eq!(v.mode, VlanMode::NativeUntagged);
+        assert_eq!((v.tag, v.trunks.as_slice()), (10, &[20u16, 30][..]));
+        let c = ok(&format!("{PORT}type = \"ring\"\ntrunks = [5]"));
+        assert_eq!(c.bridges[0].ports[0].vlan.mode, VlanMode::Trunk);
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\nvlan_mode = \"acess\"")),
+            "bridge[0].port[0].vlan_mode: unknown VLAN mode \"acess\" (access, trunk, native-untagged or native-tagged)"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\nvlan_mode = \"access\"")),
+            "bridge[0].port[0].tag: required for vlan_mode = \"access\""
+        );
+        assert!(err(&format!("{PORT}type = \"ring\"\ntag = 4096"))
+            .starts_with("bridge[0].port[0].tag: "));
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\ntag = 1\ntrunks = [2]")),
+            "bridge[0].port[0].trunks: not allowed for vlan_mode = \"access\""
+        );
+        assert!(err(&format!("{PORT}type = \"ring\"\ntrunks = [1, 9999]"))
+            .starts_with("bridge[0].port[0].trunks[1]: "));
+        assert_eq!(
+            err(&format!("{PORT}type = \"ring\"\ntrunks = \"all\"")),
+            "bridge[0].port[0].trunks: expected a list of VLAN numbers"
+        );
+    }
+
+    #[test]
+    fn bridges_without_flows_get_normal_and_mac_settings() {
+        let c = ok(&format!("{PORT}type = \"ring\""));
+        assert!(c.bridges[0].default_flows);
+        assert!(c.bridges[0].internal);
+        let c = ok("[[bridge]]\nname = \"b\"\nflows = []\ninternal = false\nmac_aging_s = 5\nmac_table_size = 10\n");
+        let b = &c.bridges[0];
+        assert!(!b.default_flows && !b.internal);
+        assert_eq!((b.mac_aging_s, b.mac_table_size), (5, 10));
+        assert!(err("[[bridge]]\nname = \"b\"\nmac_aging_s = 0\n")
+            .starts_with("bridge[0].mac_aging_s: "));
     }
 
     #[test]

@@ -11,16 +11,19 @@ use crate::commands;
 use crate::config::{self, Config, PortKind};
 use crate::ctl::CtlServer;
 use ofproto::flow_mod::FlowModCommand;
+use ofproto::l2::PortVlan;
+use ofproto::mac_learning::MacTable;
+use ofproto::ofaction::ofp;
 use ofproto::ofctl;
 use ofproto::table::Tables;
 use pmd::dummy::{open_dummy, DummyInjector};
 use pmd::pcap_port::{open_pcap, PcapPortConfig};
 use pmd::ring::ring_port;
-use pmd::{Datapath, DatapathConfig, PortSpec, PortStats};
+use pmd::{open_afpacket, open_tap, AfPacketConfig, Datapath, DatapathConfig, PortSpec, PortStats};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why `rvs run` could not start or failed.
@@ -130,6 +133,14 @@ fn build(
                         let (rx, tx, _end) = ring_port(&p.name, 4096, stats.clone());
                         (vec![rx], false, tx)
                     }
+                    PortKind::AfPacket { iface } => {
+                        let ac = AfPacketConfig {
+                            name: p.name.clone(),
+                            iface: iface.clone(),
+                        };
+                        let (rx, tx) = open_afpacket(&ac, stats.clone()).map_err(perr)?;
+                        (vec![rx], false, tx)
+                    }
                 };
             specs.push(PortSpec {
                 odp,
@@ -143,21 +154,63 @@ fn build(
                 name: p.name.clone(),
                 ofport: p.ofport,
                 odp,
+                vlan: p.vlan.clone(),
             });
             odp += 1;
         }
-        let mods = initial_flows(bi, b, &map)?;
+        if b.internal {
+            specs.push(open_local(&b.name, odp, &mut dummies));
+            map.ports.push(BridgePort {
+                name: b.name.clone(),
+                ofport: ofp::LOCAL,
+                odp,
+                vlan: PortVlan::trunk_all(),
+            });
+            odp += 1;
+        }
+        let mut mods = initial_flows(bi, b, &map)?;
+        if b.default_flows {
+            // As OVS: a bridge nobody gave flows to is a learning switch.
+            mods = ofctl::parse_flow_mods("priority=0,actions=normal", FlowModCommand::Add, &map)
+                .map_err(|e| RunError::Flow(e.to_string()))?;
+        }
         let mut tables = Tables::new();
         tables
             .apply(&mods, 0)
             .map_err(|e| RunError::Flow(format!("bridge[{bi}] ({}): {e}", b.name)))?;
-        bridges.push(Bridge {
-            name: b.name.clone(),
-            ports: map,
-            tables: RwLock::new(tables),
-        });
+        let macs = MacTable::new(b.mac_aging_s * 1000, b.mac_table_size);
+        bridges.push(Bridge::new(b.name.clone(), map, tables, macs));
     }
     Ok((specs, bridges, dummies))
+}
+
+/// The bridge's LOCAL port: a TAP device named after the bridge. Where
+/// one cannot be made (no TUN support, not permitted, the name taken) the
+/// switch runs on, as OVS does, with a LOCAL port that has no device (a
+/// dummy port: what is sent to it is counted and dropped, and
+/// `netdev-dummy/receive` can still feed it).
+fn open_local(bridge: &str, odp: u32, dummies: &mut HashMap<String, DummyInjector>) -> PortSpec {
+    let stats = Arc::new(PortStats::default());
+    let (rxqs, tx): (Vec<Box<dyn pmd::RxQueue>>, Arc<dyn pmd::TxPort>) =
+        match open_tap(bridge, bridge, stats.clone()) {
+            Ok((rx, tx)) => (vec![rx], tx),
+            Err(e) => {
+                tracing::warn!(bridge, error = %e, "internal port has no device");
+                eprintln!("rvs: warning: bridge {bridge}: {e}; its LOCAL port has no device");
+                let (rx, tx, inj) = open_dummy(bridge, None, stats.clone())
+                    .expect("a dummy port without a capture cannot fail to open");
+                dummies.insert(bridge.to_owned(), inj);
+                (vec![rx], tx)
+            }
+        };
+    PortSpec {
+        odp,
+        name: bridge.to_owned(),
+        rxqs,
+        finite: false,
+        tx,
+        stats,
+    }
 }
 
 /// Removes OpenFlow rules whose idle or hard timeout has passed (idle
@@ -247,6 +300,10 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
         if last_expiry.elapsed() >= Duration::from_millis(250) {
             last_expiry = std::time::Instant::now();
             expire_rules(&switch);
+            let aged = switch.bridges.age_macs();
+            if aged > 0 {
+                tracing::debug!(aged, "MAC entries aged out");
+            }
         }
         if exit_on_eof && switch.dp.finite_rx_done() {
             // Every capture is read: wait for in-flight packets, upcalls

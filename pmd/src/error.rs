@@ -38,4 +38,14 @@ pub enum PortError {
         /// What is wrong.
         reason: String,
     },
+    /// A system call on the port's device failed.
+    #[error("port {port}: {what}: {source}")]
+    Os {
+        /// The port's name.
+        port: String,
+        /// What was being done (naming the interface).
+        what: String,
+        /// What the OS said.
+        source: io::Error,
+    },
 }

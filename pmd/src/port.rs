@@ -95,3 +95,6 @@ impl PortStats {
         }
     }
 }
+
+/// A port driver's two halves: one receive queue and the transmit side.
+pub type PortHalves = (Box<dyn RxQueue>, std::sync::Arc<dyn TxPort>);

@@ -98,7 +98,7 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
             if u.flow.is_alive() {
                 return true;
             }
-            push_delta(u);
+            push_delta(shared, u);
             false
         });
         ukeys
@@ -115,7 +115,7 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
         let verdict = if now.saturating_sub(last) >= shared.config.max_idle_ms {
             Verdict::Idle
         } else if v != version {
-            match shared.translator.translate(&key) {
+            match shared.translator.retranslate(&key) {
                 Ok(t) if f.mask.covers(&t.mask) && t.actions == f.actions => {
                     Verdict::Keep(Some(t.rules))
                 }
@@ -150,13 +150,13 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
                         u.rules = r;
                         u.version = version;
                     }
-                    push_delta(u);
+                    push_delta(shared, u);
                     if let Some(k) = kept.get_mut(pmd) {
                         k.push((last, f));
                     }
                 }
                 Verdict::Idle => {
-                    push_delta(u);
+                    push_delta(shared, u);
                     msgs.push((pmd, PmdMsg::Remove(f)));
                     st.idle_removed += 1;
                 }
@@ -164,13 +164,13 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
                     if let Some(r) = rules {
                         u.rules = r;
                     }
-                    push_delta(u);
+                    push_delta(shared, u);
                     msgs.push((pmd, PmdMsg::Remove(f)));
                     st.stale_removed += 1;
                 }
                 Verdict::Replace(new, rules) => {
                     u.rules = rules.clone();
-                    push_delta(u);
+                    push_delta(shared, u);
                     let nu = Ukey {
                         pmd,
                         key: u.key,
@@ -215,7 +215,7 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
 
 /// Pushes a megaflow's hits since the last push to the rules it was
 /// translated through.
-fn push_delta(u: &mut Ukey) {
+fn push_delta(shared: &Shared, u: &mut Ukey) {
     let s = u.flow.stats.snapshot();
     let (dp, db) = (
         s.packets.saturating_sub(u.pushed.packets),
@@ -225,6 +225,7 @@ fn push_delta(u: &mut Ukey) {
         for r in &u.rules {
             r.stats.add(dp, db, s.used);
         }
+        shared.translator.on_traffic(&u.key);
     }
     u.pushed = s;
 }

@@ -53,6 +53,15 @@ pub enum TranslateError {
 pub trait Translator: Send + Sync {
     /// Translates a flow key (datapath `in_port`).
     fn translate(&self, key: &FlowKey) -> Result<Translation, TranslateError>;
+    /// Translates a flow again for revalidation: as `translate`, but with
+    /// no side effects such as MAC learning (the packet is not new).
+    fn retranslate(&self, key: &FlowKey) -> Result<Translation, TranslateError> {
+        self.translate(key)
+    }
+    /// A megaflow made from `key` had new hits (called by the revalidator
+    /// when it credits them), so state kept alive by traffic, such as the
+    /// source MAC's learning entry, can be refreshed.
+    fn on_traffic(&self, _key: &FlowKey) {}
     /// A number that changes whenever any table changes.
     fn version(&self) -> u64;
 }

@@ -27,6 +27,7 @@
 pub mod arp;
 pub mod build;
 pub mod checksum;
+pub mod csum_complete;
 pub mod eth;
 pub mod geneve;
 pub mod icmp;
