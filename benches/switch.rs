@@ -40,6 +40,7 @@ impl Translator for Bridge {
             actions: x.actions,
             mask: x.mask,
             rules: x.rules,
+            learns: false,
         })
     }
     fn version(&self) -> u64 {

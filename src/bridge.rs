@@ -273,7 +273,10 @@ impl Translator for Bridges {
         };
         let vid = (key.vlan_tci[0] & VLAN_CFI != 0).then_some(key.vlan_tci[0] & 0x0fff);
         if let Some(vlan) = b.port_vlan(ofport).input_vlan(vid) {
-            b.macs().refresh(vlan, key.eth_src, ofport, self.now_ms());
+            let l = b.macs().learn(vlan, key.eth_src, ofport, self.now_ms());
+            if l.changes_forwarding() {
+                self.bump_version();
+            }
         }
     }
 
@@ -300,6 +303,7 @@ impl Bridges {
             actions: x.actions,
             mask: x.mask,
             rules: x.rules,
+            learns: x.learns,
         })
     }
 }

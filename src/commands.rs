@@ -608,6 +608,9 @@ pub fn build(sw: Arc<Switch>) -> Commands {
                 Some(n) => vec![bridge(&s, n)?],
                 None => s.bridges.bridges.iter().collect(),
             };
+            // Credit the hits so far first: crediting them after the flush
+            // would relearn MACs from traffic that came before it.
+            s.dp.revalidate_now();
             s.dp.change_tables(|| {
                 for b in &list {
                     s.bridges.flush_macs(b);
@@ -646,10 +649,15 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             }
             let mut out = format!("OFPST_PORT reply: {} ports\n", rows.len());
             for (bp, st) in rows {
+                let label = if bp.ofport == ofproto::ofaction::ofp::LOCAL {
+                    "LOCAL".to_string()
+                } else {
+                    format!("{:>2}", bp.ofport)
+                };
                 let _ = writeln!(
                     out,
-                    "  port {:>2}: rx pkts={}, bytes={}, drop={}, errs=0, frame=0, over=0, crc=0",
-                    bp.ofport, st.rx_packets, st.rx_bytes, st.rx_dropped
+                    "  port {label}: rx pkts={}, bytes={}, drop={}, errs=0, frame=0, over=0, crc=0",
+                    st.rx_packets, st.rx_bytes, st.rx_dropped
                 );
                 let _ = writeln!(
                     out,

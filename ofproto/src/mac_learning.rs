@@ -147,16 +147,6 @@ impl MacTable {
         Learned::New
     }
 
-    /// Resets the age of `mac` in `vlan` if it is known on `port` (traffic
-    /// from it kept flowing through a megaflow, without upcalls).
-    pub fn refresh(&mut self, vlan: u16, mac: [u8; 6], port: u32, now: u64) {
-        if let Some(e) = self.map.get_mut(&(vlan, mac)) {
-            if e.port == port && e.used_ms < now {
-                e.used_ms = now;
-            }
-        }
-    }
-
     /// The port `mac` was learned on in `vlan`.
     pub fn lookup(&self, vlan: u16, mac: &[u8; 6]) -> Option<u32> {
         self.map.get(&(vlan, *mac)).map(|e| e.port)
@@ -257,9 +247,7 @@ mod tests {
         let mut t = MacTable::new(1000, 10);
         t.learn(0, A, 1, 0);
         t.learn(0, B, 2, 0);
-        t.refresh(0, B, 2, 900);
-        // Refreshing from the wrong port does not keep a MAC alive.
-        t.refresh(0, A, 2, 900);
+        assert_eq!(t.learn(0, B, 2, 900), Learned::Refreshed);
         assert_eq!(t.age(999), 0);
         assert_eq!(t.age(1000), 1);
         assert_eq!(t.lookup(0, &A), None);

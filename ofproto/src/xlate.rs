@@ -132,6 +132,9 @@ pub struct XlateOut {
     pub final_flow: Flow,
     /// Set when translation stopped early.
     pub error: Option<XlateError>,
+    /// Whether NORMAL learned from (or could learn from) this packet: the
+    /// megaflow's traffic should be learned from too.
+    pub learns: bool,
     /// Steps, when tracing was asked for.
     pub trace: Vec<TraceStep>,
 }
@@ -156,6 +159,7 @@ struct Ctx<'a> {
     resubmits: u32,
     table_id: u8,
     error: Option<XlateError>,
+    learns: bool,
     trace: Option<Vec<TraceStep>>,
 }
 
@@ -191,6 +195,7 @@ pub fn xlate(tables: &Tables, ports: &dyn XlatePorts, key: &FlowKey, trace: bool
         resubmits: 0,
         table_id: 0,
         error: None,
+        learns: false,
         trace: trace.then(Vec::new),
     };
     match ports.ofport(key.in_port) {
@@ -223,6 +228,7 @@ pub fn xlate(tables: &Tables, ports: &dyn XlatePorts, key: &FlowKey, trace: bool
         rules: cx.rules,
         final_flow,
         error: cx.error,
+        learns: cx.learns,
         trace: cx.trace.unwrap_or_default(),
     }
 }

@@ -111,6 +111,8 @@ pub struct Ukey {
     pub flow: Arc<Megaflow>,
     /// Rules it was translated through.
     pub rules: Vec<Arc<Rule>>,
+    /// Whether its hits are reported to [`Translator::on_traffic`].
+    pub learns: bool,
     /// Translator version it was translated with.
     pub version: u64,
     /// Stats already pushed to the rules.

@@ -60,14 +60,15 @@ pub fn revalidator_loop(shared: Arc<Shared>) {
 
 /// What a pass decided for one megaflow.
 enum Verdict {
-    /// Still right; new rules to credit (when re-translated).
-    Keep(Option<Vec<Arc<Rule>>>),
+    /// Still right; new rules to credit and learning flag (when
+    /// re-translated).
+    Keep(Option<(Vec<Arc<Rule>>, bool)>),
     /// Idle: remove.
     Idle,
     /// Stale: remove; rules to credit its last hits to.
     Stale(Option<Vec<Arc<Rule>>>),
-    /// Same match, new actions.
-    Replace(Arc<Megaflow>, Vec<Arc<Rule>>),
+    /// Same match, new actions (and rules, learning flag).
+    Replace(Arc<Megaflow>, Vec<Arc<Rule>>, bool),
 }
 
 /// One pass. With `sync`, returns only after every PMD has applied the
@@ -117,12 +118,12 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
         } else if v != version {
             match shared.translator.retranslate(&key) {
                 Ok(t) if f.mask.covers(&t.mask) && t.actions == f.actions => {
-                    Verdict::Keep(Some(t.rules))
+                    Verdict::Keep(Some((t.rules, t.learns)))
                 }
                 Ok(t) if f.mask.covers(&t.mask) => {
                     let ufid = shared.next_ufid.fetch_add(1, Ordering::Relaxed) as u128;
                     let new = Arc::new(Megaflow::new(&f.key, f.mask, t.actions, ufid));
-                    Verdict::Replace(new, t.rules)
+                    Verdict::Replace(new, t.rules, t.learns)
                 }
                 Ok(t) => Verdict::Stale(Some(t.rules)),
                 Err(_) => Verdict::Stale(None),
@@ -146,8 +147,9 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
                 Verdict::Keep(rules) => {
                     // Hits go to the rules as they are now (a modified rule
                     // is a new `Rule`), as OVS's revalidate_ukey does.
-                    if let Some(r) = rules {
+                    if let Some((r, learns)) = rules {
                         u.rules = r;
+                        u.learns = learns;
                         u.version = version;
                     }
                     push_delta(shared, u);
@@ -168,7 +170,7 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
                     msgs.push((pmd, PmdMsg::Remove(f)));
                     st.stale_removed += 1;
                 }
-                Verdict::Replace(new, rules) => {
+                Verdict::Replace(new, rules, learns) => {
                     u.rules = rules.clone();
                     push_delta(shared, u);
                     let nu = Ukey {
@@ -176,6 +178,7 @@ pub fn revalidate(shared: &Shared, sync: bool) -> RevalStats {
                         key: u.key,
                         flow: new.clone(),
                         rules,
+                        learns,
                         version,
                         pushed: Default::default(),
                         created: now,
@@ -225,7 +228,9 @@ fn push_delta(shared: &Shared, u: &mut Ukey) {
         for r in &u.rules {
             r.stats.add(dp, db, s.used);
         }
-        shared.translator.on_traffic(&u.key);
+        if u.learns {
+            shared.translator.on_traffic(&u.key);
+        }
     }
     u.pushed = s;
 }

@@ -38,6 +38,10 @@ pub struct Translation {
     pub mask: FlowMask,
     /// Rules that matched (their stats get the megaflow's hits).
     pub rules: Vec<Arc<Rule>>,
+    /// Whether traffic through this megaflow teaches the slow path
+    /// something (NORMAL's MAC learning): then the revalidator calls
+    /// [`Translator::on_traffic`] when it credits the megaflow's hits.
+    pub learns: bool,
 }
 
 /// Why a flow could not be translated.
@@ -58,9 +62,10 @@ pub trait Translator: Send + Sync {
     fn retranslate(&self, key: &FlowKey) -> Result<Translation, TranslateError> {
         self.translate(key)
     }
-    /// A megaflow made from `key` had new hits (called by the revalidator
-    /// when it credits them), so state kept alive by traffic, such as the
-    /// source MAC's learning entry, can be refreshed.
+    /// A megaflow made from `key`, whose translation said it `learns`, had
+    /// new hits (called by the revalidator when it credits them): learn
+    /// from it again, as the packets never reached the slow path (NORMAL
+    /// relearns the source MAC, which also keeps it from aging out).
     fn on_traffic(&self, _key: &FlowKey) {}
     /// A number that changes whenever any table changes.
     fn version(&self) -> u64;
@@ -150,6 +155,7 @@ pub(crate) fn handle_batch(shared: &Shared, batch: &mut Vec<Upcall>) {
                                 key,
                                 flow: flow.clone(),
                                 rules: t.rules,
+                                learns: t.learns,
                                 version,
                                 pushed: Default::default(),
                                 created: shared.now_ms(),

@@ -61,6 +61,7 @@ impl Translator for Br {
             actions: x.actions,
             mask: x.mask,
             rules: x.rules,
+            learns: false,
         })
     }
     fn version(&self) -> u64 {

@@ -36,6 +36,7 @@ impl Translator for OneBridge {
             actions: x.actions,
             mask: x.mask,
             rules: x.rules,
+            learns: false,
         })
     }
     fn version(&self) -> u64 {

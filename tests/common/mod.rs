@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use dpif_netdev::extract::extract;
 use dpif_netdev::key::FlowKey;
 use dpif_netdev::packet::Packet;

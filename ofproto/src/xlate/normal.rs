@@ -62,6 +62,7 @@ impl Ctx<'_> {
             self.note("dropping frame to a reserved multicast address (802.1D)");
             return;
         }
+        self.learns = true;
         let learned = l2.learn(vlan, src, in_port);
         if learned.changes_forwarding() {
             self.note(format!(
