@@ -11,6 +11,9 @@
 //! (b) take random keys Q that agree with P on every bit of the megaflow
 //!     mask: `xlate(Q)` must give exactly P's datapath actions, and those
 //!     actions must also be right for Q by the reference.
+//! Rules may use NORMAL, over a fixed bridge of four ports with different
+//! VLAN modes and a fixed MAC table (translations here do not learn, so
+//! NORMAL is a pure function of the packet and the table).
 //! `PROPTEST_CASES` sets the number of cases (CI runs thousands).
 
 use dpif_netdev::actions::{DpAction, SetAction};
@@ -18,12 +21,78 @@ use dpif_netdev::key::{FlowKey, VLAN_CFI};
 use ofproto::field::Field;
 use ofproto::flow::{Flow, Match};
 use ofproto::flow_mod::{FlowMod, FlowModCommand};
+use ofproto::l2::{L2Bridge, PortVlan, VlanMode};
+use ofproto::mac_learning::{is_multicast, Learned};
 use ofproto::ofaction::{ofp, OfAction, SetStyle};
 use ofproto::table::Tables;
 use ofproto::xlate::{xlate, IdentityPorts, XlatePorts};
 use proptest::prelude::*;
 
 const PORTS: [u32; 4] = [1, 2, 3, 4];
+
+/// The bridge NORMAL sees: port 1 a trunk of everything, port 2 access
+/// VLAN 10, port 3 a trunk of 10 and 20, port 4 native-untagged VLAN 20
+/// with 10 trunked; a fixed MAC table.
+struct L2Ports;
+
+fn port_vlan(p: u32) -> PortVlan {
+    match p {
+        2 => PortVlan::access(10),
+        3 => PortVlan {
+            trunks: vec![10, 20],
+            ..PortVlan::default()
+        },
+        4 => PortVlan {
+            mode: VlanMode::NativeUntagged,
+            tag: 20,
+            trunks: vec![10],
+        },
+        _ => PortVlan::default(),
+    }
+}
+
+/// The learned MACs: (VLAN, last byte of 02:00:00:00:00:xx) -> port.
+fn mac_port(vlan: u16, mac: &[u8; 6]) -> Option<u32> {
+    if mac[..5] != [2, 0, 0, 0, 0] {
+        return None;
+    }
+    match (vlan, mac[5]) {
+        (0, 9) => Some(1),
+        (0, 1) => Some(3),
+        (10, 9) => Some(2),
+        (10, 0) => Some(3),
+        (20, 9) => Some(4),
+        (20, 1) => Some(3),
+        _ => None,
+    }
+}
+
+impl XlatePorts for L2Ports {
+    fn odp_port(&self, p: u32) -> Option<u32> {
+        PORTS.contains(&p).then_some(p)
+    }
+    fn ofport(&self, p: u32) -> Option<u32> {
+        PORTS.contains(&p).then_some(p)
+    }
+    fn ofports(&self) -> Vec<u32> {
+        PORTS.to_vec()
+    }
+    fn l2(&self) -> Option<&dyn L2Bridge> {
+        Some(self)
+    }
+}
+
+impl L2Bridge for L2Ports {
+    fn port_vlan(&self, p: u32) -> PortVlan {
+        port_vlan(p)
+    }
+    fn learn(&self, _vlan: u16, _mac: [u8; 6], _p: u32) -> Learned {
+        Learned::Ignored
+    }
+    fn lookup(&self, vlan: u16, mac: &[u8; 6]) -> Option<u32> {
+        mac_port(vlan, mac)
+    }
+}
 
 #[derive(Clone, Debug)]
 struct GenRule {
@@ -112,6 +181,7 @@ fn arb_action(n_tables: u8, table: u8) -> impl Strategy<Value = OfAction> {
         4 => (1u32..=5).prop_map(OfAction::Output),
         1 => Just(OfAction::Output(ofp::IN_PORT)),
         1 => Just(OfAction::Output(ofp::FLOOD)),
+        2 => Just(OfAction::Output(ofp::NORMAL)),
         1 => Just(OfAction::Controller { max_len: 65535 }),
         1 => (0u32..4).prop_map(|v| OfAction::SetField { field: Field::Ipv4Dst, value: (0x0a09_0900 | v) as u128, mask: u32::MAX as u128, style: SetStyle::SetField }),
         1 => prop::sample::select(vec![80u16, 8080]).prop_map(|v| OfAction::SetField { field: Field::TpDst, value: v as u128, mask: 0xffff, style: SetStyle::Mod }),
@@ -174,12 +244,13 @@ prop_compose! {
         frag in prop::sample::select(vec![0u8, 0, 0, 0, 1, 3]),
         vlans in prop::sample::select(vec![vec![], vec![], vec![10u16], vec![20], vec![10, 20]]),
         dl_src in 0u8..3,
+        dl_dst in prop::sample::select(vec![9u8, 9, 0, 1, 7, 0xff]),
         tos in any::<u8>(),
     ) -> FlowKey {
         let mut k = FlowKey::ZERO;
         k.in_port = in_port;
         k.eth_src = [2, 0, 0, 0, 0, dl_src];
-        k.eth_dst = [2, 0, 0, 0, 0, 9];
+        k.eth_dst = if dl_dst == 0xff { [0xff; 6] } else { [2, 0, 0, 0, 0, dl_dst] };
         for (i, v) in vlans.iter().enumerate() {
             k.vlan_tpid[i] = 0x8100;
             k.vlan_tci[i] = VLAN_CFI | v;
@@ -315,6 +386,40 @@ impl Reference<'_> {
         }
     }
 
+    /// NORMAL, straight from the VLAN rules and the fixed MAC table.
+    fn normal(&mut self, flow: &Flow) {
+        let in_port = flow.key.in_port;
+        let tagged = Self::has_vlan(flow);
+        let tci = flow.key.vlan_tci[0];
+        let Some(vlan) = port_vlan(in_port).input_vlan(tagged.then_some(tci & 0xfff)) else {
+            return;
+        };
+        let pcp = if tagged { tci & 0xe000 } else { 0 };
+        let dst = flow.key.eth_dst;
+        let targets: Vec<u32> = match (is_multicast(&dst), mac_port(vlan, &dst)) {
+            (false, Some(p)) if p == in_port => vec![],
+            (false, Some(p)) => vec![p],
+            _ => PORTS.iter().copied().filter(|&p| p != in_port).collect(),
+        };
+        for p in targets {
+            let Some(tag) = port_vlan(p).output_tag(vlan) else {
+                continue;
+            };
+            let mut k = flow.key;
+            let mut deep = self.deep.clone();
+            match (tag, tagged) {
+                (None, true) => pop_tag(&mut k, &mut deep),
+                (None, false) => {}
+                (Some(v), true) => {
+                    k.vlan_tci[0] = v | pcp | VLAN_CFI;
+                    k.vlan_tpid[0] = 0x8100;
+                }
+                (Some(v), false) => push_tag(&mut k, &mut deep, 0x8100, v | pcp),
+            }
+            emit(&mut self.out, p, &k, &deep);
+        }
+    }
+
     fn has_vlan(flow: &Flow) -> bool {
         flow.key.vlan_tci[0] & VLAN_CFI != 0
     }
@@ -337,6 +442,7 @@ impl Reference<'_> {
                                 }
                             }
                         }
+                        ofp::NORMAL => self.normal(flow),
                         p if p == in_port => {}
                         p if PORTS.contains(&p) => emit(&mut self.out, p, &flow.key, &self.deep),
                         _ => {}
@@ -519,7 +625,7 @@ proptest! {
         others in prop::collection::vec(arb_key(), 1..8),
     ) {
         let (tables, by_table) = build_tables(&rules);
-        let ports = IdentityPorts(PORTS.to_vec());
+        let ports = L2Ports;
         let x = xlate(&tables, &ports, &p, false);
         prop_assert!(x.error.is_none());
         // (a) the actions do what the pipeline says.
@@ -554,7 +660,7 @@ fn push_then_strip_keeps_a_double_tagged_packet_whole() {
         ],
     }];
     let (tables, by_table) = build_tables(&rules);
-    let ports = IdentityPorts(PORTS.to_vec());
+    let ports = L2Ports;
     let mut q = FlowKey::ZERO;
     q.in_port = 2;
     q.eth_src = [2, 0, 0, 0, 0, 0];

@@ -10,8 +10,9 @@
 //! the input port. Frames to IEEE reserved group addresses
 //! (01:80:c2:00:00:0x: STP, LACP, LLDP, ...) are dropped, as OVS does
 //! without `forward-bpdu`. Each output carries the tag the output port's
-//! VLAN mode asks for; the flow's VLAN is restored afterwards, so actions
-//! after `normal` see the packet as it came.
+//! VLAN mode asks for (802.1Q, TPID 0x8100, keeping the input's PCP); the
+//! flow's VLAN is restored afterwards, so actions after `normal` see the
+//! packet as it came.
 
 use super::Ctx;
 use crate::flow::Flow;
@@ -37,6 +38,7 @@ impl Ctx<'_> {
         let in_tci = self.flow.key.vlan_tci[0];
         let vid = if tagged {
             read.key.vlan_tci[0] = 0xffff;
+            read.key.vlan_tpid[0] = 0xffff;
             Some(in_tci & VID_MASK)
         } else {
             None
@@ -71,6 +73,7 @@ impl Ctx<'_> {
             ));
         }
 
+        let mut state = Outer::Input;
         let target = if is_multicast(&dst) {
             None
         } else {
@@ -82,7 +85,7 @@ impl Ctx<'_> {
             }
             Some(p) => {
                 self.note(format!("forwarding to learned port {p}"));
-                self.normal_output(l2, p, vlan, pcp);
+                self.normal_output(l2, p, vlan, pcp, saved, &mut state);
             }
             None => {
                 self.note(format!(
@@ -90,57 +93,85 @@ impl Ctx<'_> {
                 ));
                 for p in self.ports.ofports() {
                     if p != in_port {
-                        self.normal_output(l2, p, vlan, pcp);
+                        self.normal_output(l2, p, vlan, pcp, saved, &mut state);
                     }
                 }
             }
         }
-        self.restore_outer_vlan(saved);
+        self.restore_outer_vlan(saved, &mut state);
     }
 
     /// Outputs to `port` with the tag its VLAN mode asks for (nothing if
-    /// the port does not carry `vlan`).
-    fn normal_output(&mut self, l2: &dyn L2Bridge, port: u32, vlan: u16, pcp: u16) {
+    /// the port does not carry `vlan`). Each output starts from the input
+    /// tag, put back if an earlier output changed it (`state` says how),
+    /// so the packet's inner tags stay as they came.
+    fn normal_output(
+        &mut self,
+        l2: &dyn L2Bridge,
+        port: u32,
+        vlan: u16,
+        pcp: u16,
+        saved: (u16, u16),
+        state: &mut Outer,
+    ) {
         let Some(tag) = l2.port_vlan(port).output_tag(vlan) else {
             return;
         };
-        let present = self.flow.key.vlan_tci[0] & VLAN_CFI != 0;
+        self.restore_outer_vlan(saved, state);
+        let tagged = saved.0 & VLAN_CFI != 0;
         match tag {
-            None if present => self.pop_vlan(),
+            None if tagged => {
+                self.pop_vlan();
+                *state = Outer::Popped;
+            }
             None => {}
+            // Tagged output is 802.1Q, whatever TPID the frame came in
+            // with.
             Some(vid) => {
                 let tci = vid | pcp;
-                if !present {
-                    self.push_vlan(dpif_netdev::key::ethertype::VLAN, tci);
-                } else if self.flow.key.vlan_tci[0] & !VLAN_CFI != tci {
+                let dot1q = dpif_netdev::key::ethertype::VLAN;
+                if !tagged {
+                    self.push_vlan(dot1q, tci);
+                    *state = Outer::Pushed;
+                } else if saved.0 & !VLAN_CFI != tci || saved.1 != dot1q {
                     self.flow.key.vlan_tci[0] = tci | VLAN_CFI;
+                    self.flow.key.vlan_tpid[0] = dot1q;
                     self.rewrite_outer_vlan();
+                    *state = Outer::Rewritten;
                 }
             }
         }
         self.output_to(port);
     }
 
-    /// Puts the flow's outer tag back to `(tci, tpid)` after NORMAL's
-    /// per-port changes (datapath actions follow only at the next output).
-    fn restore_outer_vlan(&mut self, (tci, tpid): (u16, u16)) {
-        let now = self.flow.key.vlan_tci[0];
-        if now == tci && self.flow.key.vlan_tpid[0] == tpid {
-            return;
-        }
-        let was = tci & VLAN_CFI != 0;
-        let is = now & VLAN_CFI != 0;
-        match (was, is) {
-            (false, true) => self.pop_vlan(),
-            (true, false) => self.push_vlan(tpid, tci & !VLAN_CFI),
-            (true, true) => {
+    /// Undoes what the last output did to the outer tag, back to the input
+    /// tag `(tci, tpid)` (datapath actions follow only at the next output).
+    fn restore_outer_vlan(&mut self, (tci, tpid): (u16, u16), state: &mut Outer) {
+        match *state {
+            Outer::Input => {}
+            Outer::Popped => self.push_vlan(tpid, tci & !VLAN_CFI),
+            Outer::Pushed => self.pop_vlan(),
+            Outer::Rewritten => {
                 self.flow.key.vlan_tci[0] = tci;
                 self.flow.key.vlan_tpid[0] = tpid;
                 self.rewrite_outer_vlan();
             }
-            (false, false) => {}
         }
+        *state = Outer::Input;
     }
+}
+
+/// What NORMAL's last output did to the flow's outer VLAN tag.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outer {
+    /// Nothing: it is the input tag (or absence of one).
+    Input,
+    /// Popped the input tag.
+    Popped,
+    /// Pushed a tag on an untagged packet.
+    Pushed,
+    /// Rewrote the input tag's TCI/TPID in place.
+    Rewritten,
 }
 
 fn fmt_mac(m: &[u8; 6]) -> String {
@@ -349,6 +380,7 @@ mod tests {
         assert_eq!(y.actions, vec![DpAction::PopVlan, DpAction::Output(1)]);
         let mut m = l2_mask();
         m.0.vlan_tci[0] = 0xffff;
+        m.0.vlan_tpid[0] = 0xffff;
         assert_eq!(y.mask, m);
         // Tagged 300 from the trunk: not trunked there, dropped.
         let z = xlate(&t, &br, &arp(3, B, A, Some(300)), false);
