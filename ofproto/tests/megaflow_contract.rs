@@ -25,7 +25,7 @@ use ofproto::l2::{L2Bridge, PortVlan, VlanMode};
 use ofproto::mac_learning::{is_multicast, Learned};
 use ofproto::ofaction::{ofp, OfAction, SetStyle};
 use ofproto::table::Tables;
-use ofproto::xlate::{xlate, IdentityPorts, XlatePorts};
+use ofproto::xlate::{xlate, XlatePorts};
 use proptest::prelude::*;
 
 const PORTS: [u32; 4] = [1, 2, 3, 4];
