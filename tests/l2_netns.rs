@@ -310,7 +310,22 @@ fn oversized_frames_are_counted_and_dropped() {
     // With GSO on, h1's kernel hands the veth super-frames far above the
     // MTU: rvs must count and drop them, never forward them.
     lab.offloads(&h1.ns, true);
-    let server = lab.spawn(&h2.ns, &["python3", "-c", "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('10.250.5.2',5300))\ns.listen(1)\nc,_=s.accept()\nc.settimeout(3)\ntry:\n  while c.recv(65536): pass\nexcept Exception: pass\n"]);
+    // A TCP sink that gives up after 4 seconds whatever happens (the
+    // sender's stream stalls on its dropped super-frames).
+    let sink = "import socket,time\n\
+                end=time.time()+4\n\
+                s=socket.socket()\n\
+                s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+                s.bind(('10.250.5.2',5300))\n\
+                s.listen(1)\n\
+                s.settimeout(4)\n\
+                c,_=s.accept()\n\
+                c.settimeout(0.2)\n\
+                while time.time()<end:\n  \
+                  try:\n    \
+                    if not c.recv(65536): break\n  \
+                  except socket.timeout: pass\n";
+    let server = lab.spawn(&h2.ns, &["python3", "-c", sink]);
     std::thread::sleep(Duration::from_millis(300));
     let _ = lab.try_exec(
         &h1.ns,
