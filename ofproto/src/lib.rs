@@ -17,4 +17,5 @@ pub mod ofaction;
 pub mod ofctl;
 pub mod table;
 pub mod trace;
+pub mod tunnel;
 pub mod xlate;

@@ -29,5 +29,5 @@ pub use error::PortError;
 pub use pcap_port::{open_pcap, read_frames, PcapPort, PcapPortConfig, PcapSink};
 pub use port::{PortStats, RxQueue, TxPort};
 pub use ring::{ring_port, ring_wire, RingEnd};
-pub use tap::open_tap;
+pub use tap::{open_tap, TapInjector};
 pub use upcall::{TranslateError, Translation, Translator};

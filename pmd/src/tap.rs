@@ -11,15 +11,22 @@
 //! The device exists while the port is open (not persistent) and is
 //! created down, as OVS leaves it for the administrator to bring up.
 //!
+//! The slow path can also send frames into the switch as if the host had
+//! sent them through the device ([`TapInjector`]): native tunneling's ARP
+//! requests for unresolved next hops leave that way, from the bridge's own
+//! address, as OVS sends them from its internal port.
+//!
 //! # Thread safety
 //! The receive half is owned by one PMD. Writes of whole frames to a TAP
 //! descriptor are atomic in the kernel, so the transmit half is shared by
-//! PMDs without a lock.
+//! PMDs without a lock. Injected frames pass through a bounded lock-free
+//! queue (any thread pushes, the PMD pops).
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use crate::error::PortError;
 use crate::port::{PortHalves, PortStats, RxQueue, TxPort};
+use crossbeam::queue::ArrayQueue;
 use dpif_netdev::packet::{PacketBatch, PacketPool, MAX_BURST};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -34,6 +41,22 @@ const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 /// Largest frame read from the device (MTU up to 9000 plus headers).
 const MAX_FRAME: usize = 9216;
+/// Injected frames waiting for the PMD, at most.
+const INJECT_CAPACITY: usize = 256;
+
+/// Sends frames into the switch as if they came from the TAP device.
+#[derive(Clone)]
+pub struct TapInjector {
+    queue: Arc<ArrayQueue<Vec<u8>>>,
+}
+
+impl TapInjector {
+    /// Queues one frame; false when the queue is full (the frame is
+    /// dropped).
+    pub fn inject(&self, frame: Vec<u8>) -> bool {
+        self.queue.push(frame).is_ok()
+    }
+}
 
 /// `struct ifreq` as TUNSETIFF reads it: a name and flags, padded to the
 /// union's size.
@@ -50,7 +73,11 @@ struct IfReq {
 /// [`PortError::Os`] when `/dev/net/tun` cannot be opened (no TUN support,
 /// not permitted) or the device cannot be created (name taken by a device
 /// of another kind, or by a TAP another process holds).
-pub fn open_tap(name: &str, ifname: &str, stats: Arc<PortStats>) -> Result<PortHalves, PortError> {
+pub fn open_tap(
+    name: &str,
+    ifname: &str,
+    stats: Arc<PortStats>,
+) -> Result<(PortHalves, TapInjector), PortError> {
     let err = |what: &str, source: io::Error| PortError::Os {
         port: name.to_owned(),
         what: format!("TAP device {ifname}: {what}"),
@@ -83,12 +110,17 @@ pub fn open_tap(name: &str, ifname: &str, stats: Arc<PortStats>) -> Result<PortH
         return Err(err("creating the device", io::Error::last_os_error()));
     }
     let file = Arc::new(file);
+    let queue = Arc::new(ArrayQueue::new(INJECT_CAPACITY));
     let rx = TapRx {
         file: file.clone(),
         stats: stats.clone(),
         scratch: vec![0u8; MAX_FRAME],
+        injected: queue.clone(),
     };
-    Ok((Box::new(rx), Arc::new(TapTx { file, stats })))
+    Ok((
+        (Box::new(rx), Arc::new(TapTx { file, stats })),
+        TapInjector { queue },
+    ))
 }
 
 struct TapRx {
@@ -97,12 +129,27 @@ struct TapRx {
     /// Frames are read here first: a pool buffer may be smaller than what
     /// the host sends, and a short read would cut the frame silently.
     scratch: Vec<u8>,
+    /// Frames from the slow path, received before the device's.
+    injected: Arc<ArrayQueue<Vec<u8>>>,
 }
 
 impl RxQueue for TapRx {
     fn rx_burst(&mut self, batch: &mut PacketBatch, pool: &mut PacketPool) -> usize {
         let room = MAX_BURST.saturating_sub(batch.len());
         let (mut got, mut bytes, mut dropped) = (0usize, 0u64, 0u64);
+        while got < room {
+            let Some(f) = self.injected.pop() else {
+                break;
+            };
+            match pool.alloc_from(&f) {
+                Ok(p) => {
+                    bytes += f.len() as u64;
+                    let _ = batch.push(p);
+                    got += 1;
+                }
+                Err(_) => dropped += 1,
+            }
+        }
         while got < room {
             let n = match (&*self.file).read(&mut self.scratch) {
                 Ok(n) => n,

@@ -70,7 +70,7 @@ mod format;
 mod parse;
 #[cfg(test)]
 mod tests;
-mod tnl;
+pub mod tnl;
 
 use crate::actions::{DpAction, DpActions};
 use crate::key::{FlowKey, FlowMask};

@@ -14,8 +14,10 @@ use crate::key::ethertype;
 
 /// A Geneve option.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct GeneveOpt {
+pub struct GeneveOpt {
+    /// Option class.
     pub class: u16,
+    /// Option type.
     pub typ: u8,
     /// Option data; a multiple of 4 bytes, at most 124.
     pub data: Vec<u8>,
@@ -23,7 +25,9 @@ pub(crate) struct GeneveOpt {
 
 /// The outer L3 header of a template.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum L3 {
+#[allow(missing_docs)] // the fields are the header's own, named as in it
+pub enum L3 {
+    /// IPv4 (`frag` is the flags and fragment offset word: 0x4000 = DF).
     V4 {
         src: u32,
         dst: u32,
@@ -32,6 +36,7 @@ pub(crate) enum L3 {
         ttl: u8,
         frag: u16,
     },
+    /// IPv6.
     V6 {
         src: [u8; 16],
         dst: [u8; 16],
@@ -44,11 +49,14 @@ pub(crate) enum L3 {
 
 /// The tunnel header of a template.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Tun {
+#[allow(missing_docs)] // the fields are the header's own, named as in it
+pub enum Tun {
+    /// VXLAN (`flags` is the first 32-bit word: 0x0800_0000 = I flag).
     Vxlan {
         flags: u32,
         vni: u32,
     },
+    /// Geneve.
     Geneve {
         oam: bool,
         crit: bool,
@@ -57,15 +65,22 @@ pub(crate) enum Tun {
     },
 }
 
-/// A decoded template.
+/// A decoded template (also how the slow path builds one).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Hdr {
+pub struct Hdr {
+    /// Outer Ethernet destination (the next hop's MAC).
     pub eth_dst: [u8; 6],
+    /// Outer Ethernet source.
     pub eth_src: [u8; 6],
+    /// Outer IP header.
     pub l3: L3,
+    /// UDP source port (0 in templates: filled from the inner hash).
     pub udp_src: u16,
+    /// UDP destination port.
     pub udp_dst: u16,
+    /// UDP checksum (0 in templates).
     pub udp_csum: u16,
+    /// The tunnel header.
     pub tun: Tun,
 }
 
