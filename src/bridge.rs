@@ -45,6 +45,8 @@ pub struct BridgePort {
     pub odp: u32,
     /// VLAN mode, tag and trunks.
     pub vlan: PortVlan,
+    /// Tunnel options, for a tunnel port (its `odp` is its vport's).
+    pub tunnel: Option<ofproto::tunnel::TunnelSpec>,
 }
 
 /// The ports of one bridge, for translation and flow syntax.
@@ -103,24 +105,37 @@ pub struct Bridge {
     pub tables: RwLock<Tables>,
     /// MAC learning for NORMAL.
     pub macs: Mutex<MacTable>,
+    /// The internal (LOCAL) port, when the bridge has one.
+    pub local: Option<LocalPort>,
 }
 
 impl Bridge {
     /// A bridge with a default MAC table.
-    pub fn new(name: String, ports: PortMap, tables: Tables, macs: MacTable) -> Bridge {
+    pub fn new(
+        name: String,
+        ports: PortMap,
+        tables: Tables,
+        macs: MacTable,
+        local: Option<LocalPort>,
+    ) -> Bridge {
         Bridge {
             name,
             ports,
             tables: RwLock::new(tables),
             macs: Mutex::new(macs),
+            local,
         }
     }
 
-    fn macs(&self) -> std::sync::MutexGuard<'_, MacTable> {
+    pub(crate) fn macs(&self) -> std::sync::MutexGuard<'_, MacTable> {
         self.macs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn port_vlan(&self, ofport: u32) -> PortVlan {
+    pub(crate) fn port(&self, ofport: u32) -> Option<&BridgePort> {
+        self.ports.ports.iter().find(|p| p.ofport == ofport)
+    }
+
+    pub(crate) fn port_vlan(&self, ofport: u32) -> PortVlan {
         self.ports
             .ports
             .iter()
@@ -130,6 +145,18 @@ impl Bridge {
     }
 }
 
+/// A bridge's internal port, as tunneling uses it.
+pub struct LocalPort {
+    /// Its datapath port.
+    pub odp: u32,
+    /// Its MAC (the TAP device's; the source of encapsulated packets).
+    pub mac: [u8; 6],
+    /// The Linux interface, when there is a TAP device.
+    pub ifname: Option<String>,
+    /// Sends a frame into the switch as if the host sent it on LOCAL.
+    pub inject: Box<dyn Fn(Vec<u8>) -> bool + Send + Sync>,
+}
+
 /// Every bridge of the switch; the datapath's translator.
 pub struct Bridges {
     /// The bridges, in config order.
@@ -137,14 +164,21 @@ pub struct Bridges {
     version: AtomicU64,
     /// The MAC tables' clock starts here.
     epoch: Instant,
+    /// Tunnel vports, routes and neighbors.
+    pub tunnels: crate::tunnels::TunnelState,
 }
 
-/// One bridge as a translation sees it: ports, VLANs, MAC learning.
-struct XlateView<'a> {
-    bridge: &'a Bridge,
-    version: &'a AtomicU64,
-    now: u64,
-    may_learn: bool,
+/// One bridge as a translation sees it: ports, VLANs, MAC learning,
+/// tunnels.
+pub(crate) struct XlateView<'a> {
+    pub(crate) bridges: &'a Bridges,
+    pub(crate) bridge: &'a Bridge,
+    pub(crate) now: u64,
+    pub(crate) may_learn: bool,
+    /// The tunnel port a decapsulated packet came in on.
+    pub(crate) tunnel_in: Option<u32>,
+    /// Tunnel encapsulations this translation is nested in.
+    pub(crate) depth: u32,
 }
 
 impl XlatePorts for XlateView<'_> {
@@ -160,6 +194,28 @@ impl XlatePorts for XlateView<'_> {
     fn l2(&self) -> Option<&dyn L2Bridge> {
         Some(self)
     }
+    fn in_port(&self, key: &FlowKey, wc: &mut ofproto::flow::Flow) -> Option<u32> {
+        match self.tunnel_in {
+            Some(p) => {
+                wc.key.tun_id = u64::MAX;
+                wc.key.tun_ipv4_src = u32::MAX;
+                wc.key.tun_ipv4_dst = u32::MAX;
+                Some(p)
+            }
+            None => self.bridge.ports.ofport(key.in_port),
+        }
+    }
+    fn output(
+        &self,
+        ofport: u32,
+        flow: &ofproto::flow::Flow,
+        wc: &mut ofproto::flow::Flow,
+    ) -> ofproto::xlate::PortOutput {
+        self.tunnel_output(ofport, flow, wc)
+    }
+    fn snoop(&self, flow: &ofproto::flow::Flow, wc: &mut ofproto::flow::Flow) {
+        self.snoop_arp(flow, wc);
+    }
 }
 
 impl L2Bridge for XlateView<'_> {
@@ -172,7 +228,7 @@ impl L2Bridge for XlateView<'_> {
         }
         let l = self.bridge.macs().learn(vlan, mac, ofport, self.now);
         if l.changes_forwarding() {
-            self.version.fetch_add(1, Ordering::AcqRel);
+            self.bridges.bump_version();
         }
         l
     }
@@ -183,11 +239,12 @@ impl L2Bridge for XlateView<'_> {
 
 impl Bridges {
     /// Bridges with their initial tables.
-    pub fn new(bridges: Vec<Bridge>) -> Bridges {
+    pub fn new(bridges: Vec<Bridge>, tunnels: crate::tunnels::TunnelState) -> Bridges {
         Bridges {
             bridges,
             version: AtomicU64::new(1),
             epoch: Instant::now(),
+            tunnels,
         }
     }
 
@@ -196,12 +253,14 @@ impl Bridges {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    fn view<'a>(&'a self, b: &'a Bridge, may_learn: bool) -> XlateView<'a> {
+    pub(crate) fn view<'a>(&'a self, b: &'a Bridge, may_learn: bool) -> XlateView<'a> {
         XlateView {
+            bridges: self,
             bridge: b,
-            version: &self.version,
             now: self.now_ms(),
             may_learn,
+            tunnel_in: None,
+            depth: 0,
         }
     }
 
@@ -249,6 +308,29 @@ impl Bridges {
             .find(|b| b.ports.ports.iter().any(|p| p.odp == odp))
     }
 
+    /// The bridge a packet belongs to, and for a decapsulated one the
+    /// tunnel port it came in on (the most specific claim of every tunnel
+    /// port on its vport).
+    pub fn resolve(&self, key: &FlowKey) -> Option<(&Bridge, Option<u32>)> {
+        if !self.tunnels.is_vport(key.in_port) {
+            return self.by_odp(key.in_port).map(|b| (b, None));
+        }
+        let mut best: Option<(u8, &Bridge, u32)> = None;
+        for b in &self.bridges {
+            for p in &b.ports.ports {
+                let Some(t) = p.tunnel.as_ref().filter(|_| p.odp == key.in_port) else {
+                    continue;
+                };
+                if let Some(r) = t.claims(key) {
+                    if best.is_none_or(|(br, _, _)| r > br) {
+                        best = Some((r, b, p.ofport));
+                    }
+                }
+            }
+        }
+        best.map(|(_, b, p)| (b, Some(p)))
+    }
+
     /// Marks the tables changed (call after every change).
     pub fn bump_version(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
@@ -265,10 +347,10 @@ impl Translator for Bridges {
     }
 
     fn on_traffic(&self, key: &FlowKey) {
-        let Some(b) = self.by_odp(key.in_port) else {
+        let Some((b, tunnel_in)) = self.resolve(key) else {
             return;
         };
-        let Some(ofport) = b.ports.ofport(key.in_port) else {
+        let Some(ofport) = tunnel_in.or_else(|| b.ports.ofport(key.in_port)) else {
             return;
         };
         let vid = (key.vlan_tci[0] & VLAN_CFI != 0).then_some(key.vlan_tci[0] & 0x0fff);
@@ -291,11 +373,13 @@ impl Bridges {
         key: &FlowKey,
         may_learn: bool,
     ) -> Result<Translation, TranslateError> {
-        let b = self
-            .by_odp(key.in_port)
+        let (b, tunnel_in) = self
+            .resolve(key)
             .ok_or(TranslateError::NoSuchPort(key.in_port))?;
         let tables = b.tables.read().unwrap_or_else(|e| e.into_inner());
-        let x = xlate(&tables, &self.view(b, may_learn), key, false);
+        let mut view = self.view(b, may_learn);
+        view.tunnel_in = tunnel_in;
+        let x = xlate(&tables, &view, key, false);
         if let Some(e) = x.error {
             tracing::debug!(bridge = %b.name, error = %e, "translation failed: drop");
         }

@@ -621,6 +621,122 @@ pub fn build(sw: Arc<Switch>) -> Commands {
     );
     let s = sw.clone();
     c.register(
+        "tnl/ports/show",
+        "tnl/ports/show",
+        "tunnel vports: the UDP ports decapsulation listens on",
+        0,
+        0,
+        Box::new(move |_, _| Ok(s.bridges.tunnels.ports_text(&s.bridges))),
+    );
+    let s = sw.clone();
+    c.register(
+        "tnl/route/show",
+        "tnl/route/show",
+        "underlay routes for tunnels (connected routes of internal port addresses, and user routes)",
+        0,
+        0,
+        Box::new(move |_, _| Ok(s.bridges.tunnels.route_text())),
+    );
+    let s = sw.clone();
+    c.register(
+        "tnl/route/add",
+        "tnl/route/add IP/PLEN BRIDGE [GW]",
+        "add an underlay route leaving by BRIDGE's internal port (e.g. tnl/route/add 172.31.0.0/16 br-phy 172.31.1.254)",
+        2,
+        3,
+        Box::new(move |args, _| {
+            let (ip, len) = args[0].split_once('/').unwrap_or((&args[0], "32"));
+            let prefix: std::net::Ipv4Addr =
+                ip.parse().map_err(|_| format!("\"{}\": not an IPv4 prefix", args[0]))?;
+            let len: u8 = len
+                .parse()
+                .ok()
+                .filter(|l| *l <= 32)
+                .ok_or_else(|| format!("\"{}\": prefix length must be 0 to 32", args[0]))?;
+            let b = bridge(&s, &args[1])?;
+            let gateway = match args.get(2) {
+                Some(g) => Some(
+                    g.parse::<std::net::Ipv4Addr>()
+                        .map_err(|_| format!("\"{g}\": not an IPv4 gateway"))?,
+                ),
+                None => None,
+            };
+            s.dp.change_tables(|| {
+                s.bridges
+                    .tunnels
+                    .routes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(ofproto::tunnel::Route {
+                        prefix,
+                        len,
+                        bridge: b.name.clone(),
+                        gateway,
+                        src: None,
+                        origin: ofproto::tunnel::RouteOrigin::User,
+                    });
+                s.bridges.bump_version();
+            });
+            Ok("OK\n".into())
+        }),
+    );
+    let s = sw.clone();
+    c.register(
+        "tnl/arp/show",
+        "tnl/arp/show",
+        "the underlay neighbor (ARP) table tunnels resolve next hops in",
+        0,
+        0,
+        Box::new(move |_, _| Ok(s.bridges.tunnels.arp_text())),
+    );
+    let s = sw.clone();
+    c.register(
+        "tnl/arp/set",
+        "tnl/arp/set BRIDGE IP MAC",
+        "set a static neighbor entry (e.g. tnl/arp/set br-phy 172.31.1.2 aa:55:aa:55:00:01)",
+        3,
+        3,
+        Box::new(move |args, _| {
+            let b = bridge(&s, &args[0])?;
+            let ip: std::net::Ipv4Addr = args[1]
+                .parse()
+                .map_err(|_| format!("\"{}\": not an IPv4 address", args[1]))?;
+            let mac = crate::tunnels::parse_mac(&args[2])
+                .ok_or_else(|| format!("\"{}\": not a MAC address", args[2]))?;
+            s.dp.change_tables(|| {
+                s.bridges
+                    .tunnels
+                    .neigh
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set(ip, mac, &b.name);
+                s.bridges.bump_version();
+            });
+            Ok("OK\n".into())
+        }),
+    );
+    let s = sw.clone();
+    c.register(
+        "tnl/arp/flush",
+        "tnl/arp/flush",
+        "forget every neighbor; tunnel megaflows are fixed before it returns",
+        0,
+        0,
+        Box::new(move |_, _| {
+            s.dp.change_tables(|| {
+                s.bridges
+                    .tunnels
+                    .neigh
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .flush();
+                s.bridges.bump_version();
+            });
+            Ok("OK\n".into())
+        }),
+    );
+    let s = sw.clone();
+    c.register(
         "dump-ports",
         "dump-ports BRIDGE",
         "per-port counters, as ovs-ofctl dump-ports",

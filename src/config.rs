@@ -34,6 +34,13 @@
 //! # trunks = [100, 200]         # VLANs a trunk carries (default: all)
 //! ```
 //!
+//! Tunnel ports (`type = "vxlan"` or `"geneve"`) take OVS's options:
+//! `remote_ip` (an IPv4 address or `"flow"`), `local_ip`, `key` (a number
+//! or `"flow"`), `dst_port`, `tos`, `ttl`, `df_default`, `csum`. Underlay
+//! routes beyond the connected ones of internal port addresses are
+//! `[[route]]` tables: `prefix = "172.31.0.0/16"`, `bridge = "br-phy"`
+//! (whose internal port the route leaves by), optional `gateway` and `src`.
+//!
 //! A bridge also has `mac_aging_s` (default 300) and `mac_table_size`
 //! (default 2048) for NORMAL's MAC learning, and `internal` (default true):
 //! its LOCAL port, a TAP device named after the bridge, as OVS creates one
@@ -79,6 +86,8 @@ pub struct Config {
     pub pmd: PmdConfig,
     /// The bridges (`[[bridge]]`), in file order.
     pub bridges: Vec<BridgeConfig>,
+    /// Underlay routes for tunnels (`[[route]]`).
+    pub routes: Vec<ofproto::tunnel::Route>,
 }
 
 /// `[control]`: where `rvs ctl` finds the running switch.
@@ -190,6 +199,8 @@ pub enum PortKind {
         /// The interface (`iface`).
         iface: String,
     },
+    /// `type = "vxlan"` or `"geneve"`: a tunnel port (native tunneling).
+    Tunnel(ofproto::tunnel::TunnelSpec),
 }
 
 impl PortKind {
@@ -200,6 +211,10 @@ impl PortKind {
             PortKind::Dummy { .. } => "dummy",
             PortKind::Ring => "ring",
             PortKind::AfPacket { .. } => "afpacket",
+            PortKind::Tunnel(t) => match t.kind {
+                dpif_netdev::actions::TunnelType::Vxlan => "vxlan",
+                dpif_netdev::actions::TunnelType::Geneve => "geneve",
+            },
         }
     }
 }
@@ -341,6 +356,17 @@ struct RawConfig {
     pmd: RawPmd,
     #[serde(default, rename = "bridge")]
     bridges: Vec<RawBridge>,
+    #[serde(default, rename = "route")]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: Option<String>,
+    bridge: Option<String>,
+    gateway: Option<String>,
+    src: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -388,6 +414,14 @@ struct RawPort {
     vlan_mode: Option<String>,
     tag: Option<i64>,
     trunks: Option<Vec<i64>>,
+    remote_ip: Option<String>,
+    local_ip: Option<String>,
+    key: Option<toml::Value>,
+    dst_port: Option<i64>,
+    tos: Option<i64>,
+    ttl: Option<i64>,
+    df_default: Option<bool>,
+    csum: Option<bool>,
 }
 
 /// What a key holds, for "expected ..." messages; `path` has its indices
@@ -419,6 +453,11 @@ fn expected(path: &str) -> Option<&'static str> {
         "bridge[].port[].tag" | "bridge[].port[].trunks[]" => "a VLAN number",
         "bridge[].port[].trunks" => "a list of VLAN numbers",
         "bridge[].mac_aging_s" | "bridge[].mac_table_size" => "an integer",
+        "bridge[].port[].remote_ip" | "bridge[].port[].local_ip" => "an IPv4 address (string)",
+        "bridge[].port[].dst_port" | "bridge[].port[].tos" | "bridge[].port[].ttl" => "an integer",
+        "bridge[].port[].df_default" | "bridge[].port[].csum" => "true or false",
+        "route" => "an array of tables ([[route]])",
+        "route[].prefix" | "route[].bridge" | "route[].gateway" | "route[].src" => "a string",
         _ => return None,
     })
 }
@@ -554,10 +593,118 @@ impl Validator<'_> {
             }
             bridges.push(bridge);
         }
+        let mut routes = Vec::new();
+        for (i, r) in raw.routes.into_iter().enumerate() {
+            routes.push(self.route(i, r, &bridges)?);
+        }
         Ok(Config {
             control: ControlConfig { socket },
             pmd,
             bridges,
+            routes,
+        })
+    }
+
+    fn ipv4(&self, key: &str, s: &str) -> Result<std::net::Ipv4Addr, ConfigError> {
+        s.parse()
+            .map_err(|_| self.err(key, format!("\"{s}\" is not an IPv4 address")))
+    }
+
+    fn route(
+        &self,
+        i: usize,
+        r: RawRoute,
+        bridges: &[BridgeConfig],
+    ) -> Result<ofproto::tunnel::Route, ConfigError> {
+        let key = |k: &str| format!("route[{i}].{k}");
+        let prefix = self.name(key("prefix"), r.prefix)?;
+        let (addr, len) = match prefix.split_once('/') {
+            Some((a, l)) => (a, l),
+            None => (prefix.as_str(), "32"),
+        };
+        let addr = self.ipv4(&key("prefix"), addr)?;
+        let len: u8 = match len.parse() {
+            Ok(n) if n <= 32 => n,
+            _ => {
+                return Err(self.err(
+                    key("prefix"),
+                    format!("\"{prefix}\": prefix length must be 0 to 32"),
+                ))
+            }
+        };
+        let bridge = self.name(key("bridge"), r.bridge)?;
+        if !bridges.iter().any(|b| b.name == bridge) {
+            return Err(self.err(key("bridge"), format!("no bridge named \"{bridge}\"")));
+        }
+        let gateway = r
+            .gateway
+            .map(|g| self.ipv4(&key("gateway"), &g))
+            .transpose()?;
+        let src = r.src.map(|g| self.ipv4(&key("src"), &g)).transpose()?;
+        Ok(ofproto::tunnel::Route {
+            prefix: addr,
+            len,
+            bridge,
+            gateway,
+            src,
+            origin: ofproto::tunnel::RouteOrigin::User,
+        })
+    }
+
+    /// A tunnel port's options, checked.
+    fn tunnel(
+        &self,
+        key: &dyn Fn(&str) -> String,
+        kind: dpif_netdev::actions::TunnelType,
+        rp: &RawPort,
+    ) -> Result<ofproto::tunnel::TunnelSpec, ConfigError> {
+        use ofproto::tunnel::{Remote, TunKey, TunnelSpec};
+        let remote = match rp.remote_ip.as_deref() {
+            None => {
+                return Err(self.err(
+                    key("remote_ip"),
+                    "required key is missing (an IPv4 address or \"flow\")",
+                ))
+            }
+            Some("flow") => Remote::Flow,
+            Some(s) => {
+                if s.parse::<std::net::Ipv6Addr>().is_ok() {
+                    return Err(self.err(key("remote_ip"), "IPv6 underlays are not supported yet"));
+                }
+                Remote::Ip(self.ipv4(&key("remote_ip"), s)?)
+            }
+        };
+        let local_ip = rp
+            .local_ip
+            .as_deref()
+            .map(|s| self.ipv4(&key("local_ip"), s))
+            .transpose()?;
+        let tkey = match &rp.key {
+            None => TunKey::Fixed(0),
+            Some(toml::Value::String(s)) if s == "flow" => TunKey::Flow,
+            Some(toml::Value::Integer(n)) => {
+                TunKey::Fixed(self.int(&key("key"), Some(*n), 0, 0xff_ffff, 0)?)
+            }
+            Some(_) => {
+                return Err(self.err(key("key"), "expected a VNI (0 to 16777215) or \"flow\""))
+            }
+        };
+        Ok(TunnelSpec {
+            kind,
+            remote,
+            local_ip,
+            key: tkey,
+            dst_port: self.int(
+                &key("dst_port"),
+                rp.dst_port,
+                1,
+                65535,
+                TunnelSpec::default_port(kind),
+            )?,
+            tos: self.int(&key("tos"), rp.tos, 0, 255, 0)?,
+            ttl: self.int(&key("ttl"), rp.ttl, 1, 255, 64)?,
+            df: rp.df_default.unwrap_or(true),
+            csum: rp.csum.unwrap_or(false),
         })
     }
 
@@ -639,7 +786,7 @@ impl Validator<'_> {
         let mut unassigned = Vec::new();
         for (p, rp) in raw.ports.into_iter().enumerate() {
             let key = |k: &str| format!("bridge[{b}].port[{p}].{k}");
-            let pname = self.name(key("name"), rp.name)?;
+            let pname = self.name(key("name"), rp.name.clone())?;
             if let Some(&(ob, op)) = port_names.get(&pname) {
                 return Err(self.err(
                     key("name"),
@@ -666,10 +813,10 @@ impl Validator<'_> {
                 }
             };
 
-            let Some(type_name) = rp.kind else {
+            let Some(type_name) = rp.kind.clone() else {
                 return Err(self.err(
                     key("type"),
-                    "required key is missing (\"pcap\", \"dummy\", \"ring\" or \"afpacket\")",
+                    "required key is missing (\"pcap\", \"dummy\", \"ring\", \"afpacket\", \"vxlan\" or \"geneve\")",
                 ));
             };
             let only_pcap = |k: &str, given: bool| -> Result<(), ConfigError> {
@@ -718,12 +865,38 @@ impl Validator<'_> {
                     }
                     PortKind::AfPacket { iface }
                 }
+                "vxlan" | "geneve" => {
+                    only_pcap("rx_pcap", rp.rx_pcap.is_some())?;
+                    only_pcap("tx_pcap", rp.tx_pcap.is_some())?;
+                    only_pcap("loop", rp.looping.is_some())?;
+                    let kind = if type_name == "vxlan" {
+                        dpif_netdev::actions::TunnelType::Vxlan
+                    } else {
+                        dpif_netdev::actions::TunnelType::Geneve
+                    };
+                    PortKind::Tunnel(self.tunnel(&key, kind, &rp)?)
+                }
                 other => {
                     return Err(self.err(key("type"), format!("unknown port type \"{other}\"")));
                 }
             };
             if rp.iface.is_some() && !matches!(kind, PortKind::AfPacket { .. }) {
                 return Err(self.err(key("iface"), format!("not allowed for a {type_name} port")));
+            }
+            if !matches!(kind, PortKind::Tunnel(_)) {
+                let given = [
+                    ("remote_ip", rp.remote_ip.is_some()),
+                    ("local_ip", rp.local_ip.is_some()),
+                    ("key", rp.key.is_some()),
+                    ("dst_port", rp.dst_port.is_some()),
+                    ("tos", rp.tos.is_some()),
+                    ("ttl", rp.ttl.is_some()),
+                    ("df_default", rp.df_default.is_some()),
+                    ("csum", rp.csum.is_some()),
+                ];
+                if let Some((k, _)) = given.iter().find(|(_, g)| *g) {
+                    return Err(self.err(key(k), format!("not allowed for a {type_name} port")));
+                }
             }
             let vlan = self.port_vlan(&key, rp.vlan_mode, rp.tag, rp.trunks)?;
             ports.push(PortConfig {
@@ -962,6 +1135,7 @@ type = "ring"
                         default_flows: false,
                     },
                 ],
+                routes: vec![],
             }
         );
         let kinds: Vec<_> = c

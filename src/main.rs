@@ -12,6 +12,7 @@ mod ctl;
 
 mod replay;
 mod run;
+mod tunnels;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -6,10 +6,11 @@
 //! an unavailable core stops it before any thread starts, with an error that
 //! names the file, key or line.
 
-use crate::bridge::{Bridge, BridgePort, Bridges, PortMap};
+use crate::bridge::{Bridge, BridgePort, Bridges, LocalPort, PortMap};
 use crate::commands;
 use crate::config::{self, Config, PortKind};
 use crate::ctl::CtlServer;
+use crate::tunnels::{TunnelState, Vport};
 use ofproto::flow_mod::FlowModCommand;
 use ofproto::l2::PortVlan;
 use ofproto::mac_learning::MacTable;
@@ -92,14 +93,63 @@ fn initial_flows(
 #[allow(clippy::type_complexity)]
 fn build(
     cfg: &Config,
-) -> Result<(Vec<PortSpec>, Vec<Bridge>, HashMap<String, DummyInjector>), RunError> {
+) -> Result<
+    (
+        Vec<PortSpec>,
+        Vec<Bridge>,
+        HashMap<String, DummyInjector>,
+        TunnelState,
+    ),
+    RunError,
+> {
     let mut specs = Vec::new();
     let mut bridges = Vec::new();
     let mut dummies = HashMap::new();
+    let mut vports: Vec<Vport> = Vec::new();
     let mut odp = 1u32;
     for (bi, b) in cfg.bridges.iter().enumerate() {
         let mut map = PortMap::default();
         for p in &b.ports {
+            if let PortKind::Tunnel(t) = &p.kind {
+                // Tunnel ports share one datapath vport per type and UDP
+                // port; it has no device.
+                let v = match vports
+                    .iter()
+                    .find(|v| v.kind == t.kind && v.dst_port == t.dst_port)
+                {
+                    Some(v) => v.odp,
+                    None => {
+                        let name = Vport::name_for(t.kind, t.dst_port);
+                        let stats = Arc::new(PortStats::default());
+                        specs.push(PortSpec {
+                            odp,
+                            name: name.clone(),
+                            rxqs: Vec::new(),
+                            finite: false,
+                            tx: Arc::new(pmd::NullTx {
+                                stats: stats.clone(),
+                            }),
+                            stats,
+                        });
+                        vports.push(Vport {
+                            name,
+                            kind: t.kind,
+                            dst_port: t.dst_port,
+                            odp,
+                        });
+                        odp += 1;
+                        odp - 1
+                    }
+                };
+                map.ports.push(BridgePort {
+                    name: p.name.clone(),
+                    ofport: p.ofport,
+                    odp: v,
+                    vlan: p.vlan.clone(),
+                    tunnel: Some(t.clone()),
+                });
+                continue;
+            }
             let stats = Arc::new(PortStats::default());
             let perr = |source| RunError::Port {
                 bridge: b.name.clone(),
@@ -141,6 +191,7 @@ fn build(
                         let (rx, tx) = open_afpacket(&ac, stats.clone()).map_err(perr)?;
                         (vec![rx], false, tx)
                     }
+                    PortKind::Tunnel(_) => unreachable!("tunnel ports are handled above"),
                 };
             specs.push(PortSpec {
                 odp,
@@ -155,16 +206,21 @@ fn build(
                 ofport: p.ofport,
                 odp,
                 vlan: p.vlan.clone(),
+                tunnel: None,
             });
             odp += 1;
         }
+        let mut local = None;
         if b.internal {
-            specs.push(open_local(&b.name, odp, &mut dummies));
+            let (spec, lp) = open_local(&b.name, odp, &mut dummies);
+            specs.push(spec);
+            local = Some(lp);
             map.ports.push(BridgePort {
                 name: b.name.clone(),
                 ofport: ofp::LOCAL,
                 odp,
                 vlan: PortVlan::trunk_all(),
+                tunnel: None,
             });
             odp += 1;
         }
@@ -179,9 +235,10 @@ fn build(
             .apply(&mods, 0)
             .map_err(|e| RunError::Flow(format!("bridge[{bi}] ({}): {e}", b.name)))?;
         let macs = MacTable::new(b.mac_aging_s * 1000, b.mac_table_size);
-        bridges.push(Bridge::new(b.name.clone(), map, tables, macs));
+        bridges.push(Bridge::new(b.name.clone(), map, tables, macs, local));
     }
-    Ok((specs, bridges, dummies))
+    let tunnels = TunnelState::new(vports, cfg.routes.clone());
+    Ok((specs, bridges, dummies, tunnels))
 }
 
 /// The bridge's LOCAL port: a TAP device named after the bridge. Where
@@ -189,28 +246,63 @@ fn build(
 /// switch runs on, as OVS does, with a LOCAL port that has no device (a
 /// dummy port: what is sent to it is counted and dropped, and
 /// `netdev-dummy/receive` can still feed it).
-fn open_local(bridge: &str, odp: u32, dummies: &mut HashMap<String, DummyInjector>) -> PortSpec {
+fn open_local(
+    bridge: &str,
+    odp: u32,
+    dummies: &mut HashMap<String, DummyInjector>,
+) -> (PortSpec, LocalPort) {
     let stats = Arc::new(PortStats::default());
-    let (rxqs, tx): (Vec<Box<dyn pmd::RxQueue>>, Arc<dyn pmd::TxPort>) =
+    let (rxqs, tx, local): (Vec<Box<dyn pmd::RxQueue>>, Arc<dyn pmd::TxPort>, LocalPort) =
         match open_tap(bridge, bridge, stats.clone()) {
-            Ok((rx, tx)) => (vec![rx], tx),
+            Ok(((rx, tx), inj)) => {
+                let mac = std::fs::read_to_string(format!("/sys/class/net/{bridge}/address"))
+                    .ok()
+                    .and_then(|s| crate::tunnels::parse_mac(s.trim()))
+                    .unwrap_or_else(|| made_up_mac(bridge));
+                let local = LocalPort {
+                    odp,
+                    mac,
+                    ifname: Some(bridge.to_owned()),
+                    inject: Box::new(move |f| inj.inject(f)),
+                };
+                (vec![rx], tx, local)
+            }
             Err(e) => {
                 tracing::warn!(bridge, error = %e, "internal port has no device");
                 eprintln!("rvs: warning: bridge {bridge}: {e}; its LOCAL port has no device");
-                let (rx, tx, inj) = open_dummy(bridge, None, stats.clone())
-                    .expect("a dummy port without a capture cannot fail to open");
-                dummies.insert(bridge.to_owned(), inj);
-                (vec![rx], tx)
+                // Cannot fail: only creating a capture file can.
+                let (rx, tx, inj) = match open_dummy(bridge, None, stats.clone()) {
+                    Ok(d) => d,
+                    Err(e) => unreachable!("dummy port without a capture: {e}"),
+                };
+                dummies.insert(bridge.to_owned(), inj.clone());
+                let local = LocalPort {
+                    odp,
+                    mac: made_up_mac(bridge),
+                    ifname: None,
+                    inject: Box::new(move |f| inj.inject(vec![f]).is_ok()),
+                };
+                (vec![rx], tx, local)
             }
         };
-    PortSpec {
+    let spec = PortSpec {
         odp,
         name: bridge.to_owned(),
         rxqs,
         finite: false,
         tx,
         stats,
-    }
+    };
+    (spec, local)
+}
+
+/// A stable, locally administered MAC for a LOCAL port without a device.
+fn made_up_mac(bridge: &str) -> [u8; 6] {
+    let h = bridge.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    let b = h.to_be_bytes();
+    [0x02, b[0], b[1], b[2], b[3], b[4]]
 }
 
 /// Removes OpenFlow rules whose idle or hard timeout has passed (idle
@@ -246,8 +338,9 @@ fn expire_rules(sw: &Switch) {
 /// Runs the switch described by `config_path`.
 pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
     let cfg = config::load(config_path)?;
-    let (specs, bridges, dummies) = build(&cfg)?;
-    let bridges = Arc::new(Bridges::new(bridges));
+    let (specs, bridges, dummies, tunnels) = build(&cfg)?;
+    let bridges = Arc::new(Bridges::new(bridges, tunnels));
+    bridges.tunnels.refresh_local_addrs(&bridges.bridges);
     let dpcfg = DatapathConfig {
         cores: cfg.pmd.cores.clone(),
         emc_insert_inv_prob: cfg.pmd.emc_insert_inv_prob,
@@ -303,6 +396,16 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
             let aged = switch.bridges.age_macs();
             if aged > 0 {
                 tracing::debug!(aged, "MAC entries aged out");
+            }
+            if !switch.bridges.tunnels.vports.is_empty()
+                && switch
+                    .bridges
+                    .tunnels
+                    .refresh_local_addrs(&switch.bridges.bridges)
+            {
+                // New local addresses and connected routes: tunnel
+                // megaflows are translated again.
+                switch.bridges.bump_version();
             }
         }
         if exit_on_eof && switch.dp.finite_rx_done() {

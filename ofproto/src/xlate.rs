@@ -57,6 +57,38 @@ pub trait XlatePorts {
     fn l2(&self) -> Option<&dyn L2Bridge> {
         None
     }
+    /// The OpenFlow input port of a packet: by default the port of its
+    /// datapath `in_port`; a tunnel vport picks the tunnel port by the
+    /// tunnel metadata, adding what it read to `wc`.
+    fn in_port(&self, key: &FlowKey, wc: &mut Flow) -> Option<u32> {
+        let _ = wc;
+        self.ofport(key.in_port)
+    }
+    /// What output to `ofport` means for this flow beyond "send to its
+    /// datapath port": tunnel ports encapsulate, the internal port of an
+    /// underlay bridge decapsulates packets for local tunnel endpoints.
+    /// Bits of the flow it read go into `wc`.
+    fn output(&self, ofport: u32, flow: &Flow, wc: &mut Flow) -> PortOutput {
+        let _ = (ofport, flow, wc);
+        PortOutput::Plain
+    }
+    /// Looks at every translated packet before the tables do (the underlay
+    /// bridge learns ARP neighbors for tunnels this way); bits read go
+    /// into `wc`.
+    fn snoop(&self, flow: &Flow, wc: &mut Flow) {
+        let _ = (flow, wc);
+    }
+}
+
+/// What an output to a port becomes (see [`XlatePorts::output`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortOutput {
+    /// `output` to the port's datapath number.
+    Plain,
+    /// These datapath actions instead (after the pending header changes).
+    Actions(DpActions),
+    /// Nothing is sent, for this reason (shown by `ofproto/trace`).
+    Drop(String),
 }
 
 /// Ports whose datapath and OpenFlow numbers are the same.
@@ -198,9 +230,14 @@ pub fn xlate(tables: &Tables, ports: &dyn XlatePorts, key: &FlowKey, trace: bool
         learns: false,
         trace: trace.then(Vec::new),
     };
-    match ports.ofport(key.in_port) {
+    let mut read = Flow::ZERO;
+    match ports.in_port(key, &mut read) {
         Some(p) => {
+            cx.merge_wc(&read);
             cx.flow.key.in_port = p;
+            let mut read = Flow::ZERO;
+            ports.snoop(&cx.flow, &mut read);
+            cx.merge_wc(&read);
             cx.do_table(0);
         }
         None => cx.error = Some(XlateError::NoInPort),
@@ -467,6 +504,21 @@ impl Ctx<'_> {
     }
 
     fn output_to(&mut self, ofport: u32) {
+        let mut read = Flow::ZERO;
+        let special = self.ports.output(ofport, &self.flow, &mut read);
+        self.merge_wc(&read);
+        match special {
+            PortOutput::Plain => {}
+            PortOutput::Actions(a) => {
+                self.commit();
+                self.out.extend(a);
+                return;
+            }
+            PortOutput::Drop(why) => {
+                self.note(why);
+                return;
+            }
+        }
         match self.ports.odp_port(ofport) {
             Some(odp) => {
                 self.commit();

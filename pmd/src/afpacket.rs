@@ -17,7 +17,13 @@
 //! - Transmit checksum offload of the sending host (veth, TAP): frames
 //!   arrive with a partial TCP/UDP checksum (`TP_STATUS_CSUMNOTREADY`); the
 //!   full checksum is computed, so the switch forwards correct packets
-//!   without asking anyone to turn offloads off.
+//!   without asking anyone to turn offloads off. The socket asks for a
+//!   `virtio_net_hdr` in front of each frame (`PACKET_VNET_HDR`), which
+//!   says where the partial checksum is: for a packet a kernel VXLAN
+//!   device encapsulated it is the inner TCP/UDP checksum, not the outer
+//!   one. (Where the kernel refuses the option, the outermost TCP/UDP
+//!   checksum is completed instead.) Transmitted frames then carry an
+//!   all-zero header: no offload asked of the kernel.
 //! - Frames whose payload exceeds the interface MTU (GSO super-frames from
 //!   a host with TSO/GSO on, or a misconfigured peer) are counted in
 //!   `rx_dropped` and dropped, as are frames truncated by the ring.
@@ -41,7 +47,7 @@
 use crate::error::PortError;
 use crate::port::{PortHalves, PortStats, RxQueue, TxPort};
 use dpif_netdev::packet::{PacketBatch, PacketPool, MAX_BURST};
-use dpif_netdev::wire::csum_complete::complete_l4_checksum;
+use dpif_netdev::wire::csum_complete::{complete_l4_checksum, complete_partial_checksum};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -56,6 +62,12 @@ const BLOCK_SIZE: usize = 1 << 16;
 /// Where frame data starts in a transmit slot: the aligned V2 header
 /// (the kernel's `TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)`).
 const TX_DATA_OFFSET: usize = 32;
+/// `struct virtio_net_hdr` (without `num_buffers`).
+const VNET_HDR_LEN: usize = 10;
+/// `virtio_net_hdr.flags`: the checksum at csum_start/csum_offset is
+/// partial.
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const PACKET_VNET_HDR: libc::c_int = 15;
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
 
@@ -84,6 +96,8 @@ struct Rings {
     map: *mut u8,
     map_len: usize,
     frame_size: usize,
+    /// Whether frames carry a `virtio_net_hdr` (both directions).
+    vnet: bool,
 }
 
 // SAFETY: `map` points to a shared mapping that lives as long as `Rings`;
@@ -183,6 +197,10 @@ pub fn open_afpacket(cfg: &AfPacketConfig, stats: Arc<PortStats>) -> Result<Port
     setsockopt(s, libc::PACKET_LOSS, &one).map_err(|e| err("PACKET_LOSS", e))?;
     setsockopt(s, libc::PACKET_IGNORE_OUTGOING, &one)
         .map_err(|e| err("PACKET_IGNORE_OUTGOING", e))?;
+    let vnet = setsockopt(s, PACKET_VNET_HDR, &one).is_ok();
+    if !vnet {
+        tracing::info!(iface = %cfg.iface, "no PACKET_VNET_HDR: outer checksums completed");
+    }
     let frames_per_block = BLOCK_SIZE / frame_size;
     let req = |frames: usize| libc::tpacket_req {
         tp_block_size: BLOCK_SIZE as u32,
@@ -215,6 +233,7 @@ pub fn open_afpacket(cfg: &AfPacketConfig, stats: Arc<PortStats>) -> Result<Port
         map: map.cast(),
         map_len,
         frame_size,
+        vnet,
     });
 
     let mreq = libc::packet_mreq {
@@ -291,13 +310,31 @@ struct AfRx {
     stats: Arc<PortStats>,
 }
 
-/// The fields of a `tpacket2_hdr` the receive path uses.
+/// The fields of a `tpacket2_hdr` (and `virtio_net_hdr`) the receive
+/// path uses.
 struct RxHdr {
     len: usize,
     snaplen: usize,
     mac: usize,
     vlan_tci: u16,
     vlan_tpid: u16,
+    /// Where a partial checksum is (start, offset from start), from the
+    /// `virtio_net_hdr`.
+    csum: Option<(usize, usize)>,
+}
+
+/// Reads the `virtio_net_hdr` the kernel put right before the frame.
+fn read_vnet(slot: &[u8]) -> Option<(usize, usize)> {
+    // Layout: flags u8, gso_type u8, hdr_len u16, gso_size u16,
+    // csum_start u16, csum_offset u16; host byte order (little endian
+    // virtio on the hosts rvs runs on).
+    let h: [u8; VNET_HDR_LEN] = slot.try_into().ok()?;
+    (h[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0).then(|| {
+        (
+            u16::from_ne_bytes([h[6], h[7]]) as usize,
+            u16::from_ne_bytes([h[8], h[9]]) as usize,
+        )
+    })
 }
 
 fn read_rx_hdr(slot: *mut u8) -> RxHdr {
@@ -310,6 +347,7 @@ fn read_rx_hdr(slot: *mut u8) -> RxHdr {
         mac: h.tp_mac as usize,
         vlan_tci: h.tp_vlan_tci,
         vlan_tpid: h.tp_vlan_tpid,
+        csum: None,
     }
 }
 
@@ -338,8 +376,17 @@ impl RxQueue for AfRx {
             if status & TP_STATUS_USER == 0 {
                 break;
             }
-            let h = read_rx_hdr(slot);
+            let mut h = read_rx_hdr(slot);
             let in_ring = h.mac < frame_size && h.snaplen <= frame_size - h.mac;
+            if self.rings.vnet && in_ring && h.mac >= VNET_HDR_LEN {
+                // SAFETY: the VNET_HDR_LEN bytes before the frame lie in
+                // this slot (mac >= VNET_HDR_LEN, mac < frame_size), which
+                // user space owns until the release store below.
+                let vh = unsafe {
+                    std::slice::from_raw_parts(slot.add(h.mac - VNET_HDR_LEN), VNET_HDR_LEN)
+                };
+                h.csum = read_vnet(vh);
+            }
             if in_ring && h.snaplen == h.len && h.len >= ETH_HLEN {
                 // SAFETY: [mac, mac + snaplen) lies inside this slot
                 // (checked just above), which user space owns until the
@@ -402,7 +449,18 @@ impl AfRx {
         }
         buf[o..].copy_from_slice(&data[12..]);
         if status & TP_STATUS_CSUMNOTREADY != 0 {
-            complete_l4_checksum(buf);
+            match h.csum {
+                Some((start, offset)) => {
+                    // Offsets count from the frame as the kernel gave it,
+                    // without the tag put back in front.
+                    let shift = if aux_tag { VLAN_HLEN } else { 0 };
+                    let udp = offset == 6;
+                    complete_partial_checksum(buf, start + shift, offset, udp);
+                }
+                None => {
+                    complete_l4_checksum(buf);
+                }
+            }
         }
         Some(p)
     }
@@ -418,7 +476,8 @@ struct AfTx {
 
 impl TxPort for AfTx {
     fn send(&self, _qid: usize, batch: &mut PacketBatch, pool: &mut PacketPool) {
-        let room = self.rings.frame_size - TX_DATA_OFFSET;
+        let vnet = if self.rings.vnet { VNET_HDR_LEN } else { 0 };
+        let room = self.rings.frame_size - TX_DATA_OFFSET - vnet;
         let (mut queued, mut bytes, mut dropped) = (0u64, 0u64, 0u64);
         {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
@@ -434,15 +493,18 @@ impl TxPort for AfTx {
                     continue;
                 }
                 // SAFETY: the slot is ours (status AVAILABLE, seen with
-                // acquire); the header is within the slot, and the data
-                // fits after TX_DATA_OFFSET (checked against `room`).
+                // acquire); the header is within the slot, and the
+                // virtio_net_hdr (when used) and the data fit after
+                // TX_DATA_OFFSET (checked against `room`).
                 unsafe {
                     let h = slot as *mut libc::tpacket2_hdr;
-                    std::ptr::addr_of_mut!((*h).tp_len).write_volatile(data.len() as u32);
-                    std::ptr::addr_of_mut!((*h).tp_snaplen).write_volatile(data.len() as u32);
+                    let len = (vnet + data.len()) as u32;
+                    std::ptr::addr_of_mut!((*h).tp_len).write_volatile(len);
+                    std::ptr::addr_of_mut!((*h).tp_snaplen).write_volatile(len);
+                    std::ptr::write_bytes(slot.add(TX_DATA_OFFSET), 0, vnet);
                     std::ptr::copy_nonoverlapping(
                         data.as_ptr(),
-                        slot.add(TX_DATA_OFFSET),
+                        slot.add(TX_DATA_OFFSET + vnet),
                         data.len(),
                     );
                 }

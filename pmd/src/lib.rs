@@ -27,7 +27,7 @@ pub use datapath::{Datapath, DatapathConfig, DatapathError, PortSpec};
 pub use dummy::{open_dummy, DummyInjector, DummyPort, InjectError};
 pub use error::PortError;
 pub use pcap_port::{open_pcap, read_frames, PcapPort, PcapPortConfig, PcapSink};
-pub use port::{PortStats, RxQueue, TxPort};
+pub use port::{NullTx, PortStats, RxQueue, TxPort};
 pub use ring::{ring_port, ring_wire, RingEnd};
 pub use tap::{open_tap, TapInjector};
 pub use upcall::{TranslateError, Translation, Translator};

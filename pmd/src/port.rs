@@ -98,3 +98,20 @@ impl PortStats {
 
 /// A port driver's two halves: one receive queue and the transmit side.
 pub type PortHalves = (Box<dyn RxQueue>, std::sync::Arc<dyn TxPort>);
+
+/// A transmit side that counts and drops everything (tunnel vports: their
+/// packets leave by `tnl_push`, never by output to the vport itself).
+pub struct NullTx {
+    /// Counters (`tx_dropped`).
+    pub stats: std::sync::Arc<PortStats>,
+}
+
+impl TxPort for NullTx {
+    fn send(&self, _qid: usize, batch: &mut PacketBatch, pool: &mut PacketPool) {
+        let n = batch.len() as u64;
+        for p in batch.drain() {
+            pool.free(p);
+        }
+        PortStats::add(&self.stats.tx_dropped, n);
+    }
+}

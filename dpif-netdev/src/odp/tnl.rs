@@ -52,10 +52,7 @@ pub enum L3 {
 #[allow(missing_docs)] // the fields are the header's own, named as in it
 pub enum Tun {
     /// VXLAN (`flags` is the first 32-bit word: 0x0800_0000 = I flag).
-    Vxlan {
-        flags: u32,
-        vni: u32,
-    },
+    Vxlan { flags: u32, vni: u32 },
     /// Geneve.
     Geneve {
         oam: bool,

@@ -92,6 +92,27 @@ pub fn complete_l4_checksum(frame: &mut [u8]) -> bool {
     true
 }
 
+/// Finishes a checksum the sender left partial, where the sender said it
+/// is (`virtio_net_hdr`'s `csum_start` and `csum_offset`, from the start of
+/// `frame`): the field holds the pseudo-header sum, and the checksum is
+/// the one's complement sum from `start` to the end of the frame. For
+/// UDP (`udp`), a result of 0 is sent as 0xffff. Returns false (frame
+/// untouched) when the offsets do not fit the frame. Tunnel packets are
+/// the reason to prefer this over [`complete_l4_checksum`]: the partial
+/// checksum of an encapsulated packet is the inner one.
+pub fn complete_partial_checksum(frame: &mut [u8], start: usize, offset: usize, udp: bool) -> bool {
+    let at = start + offset;
+    if start >= frame.len() || at + 2 > frame.len() {
+        return false;
+    }
+    let mut c = finish(sum(&frame[start..], 0));
+    if udp && c == 0 {
+        c = 0xffff;
+    }
+    frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
 /// Offset of the L3 header and its ethertype, skipping up to two tags.
 fn l3_offset(frame: &[u8]) -> Option<(usize, u16)> {
     let mut off = ETH_HLEN - 2;
@@ -155,6 +176,34 @@ mod tests {
         spoil(&mut f, 18 + 40 + 6);
         assert!(complete_l4_checksum(&mut f));
         assert_eq!(f, good);
+    }
+
+    #[test]
+    fn partial_checksums_finish_where_the_sender_says() {
+        let good = build::tcp4(
+            M,
+            N,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            7,
+            9,
+            0x18,
+            33,
+        );
+        // What a sender with checksum offload leaves: the pseudo-header
+        // sum, not complemented.
+        let mut f = good.clone();
+        let pseudo = crate::wire::checksum::fold(pseudo_ipv4(
+            0x0a00_0001,
+            0x0a00_0002,
+            TCP,
+            (good.len() - 34) as u16,
+        ));
+        f[50..52].copy_from_slice(&pseudo.to_be_bytes());
+        assert!(complete_partial_checksum(&mut f, 34, 16, false));
+        assert_eq!(f, good);
+        assert!(!complete_partial_checksum(&mut f, 34, 1000, false));
+        assert!(!complete_partial_checksum(&mut f, 5000, 0, false));
     }
 
     #[test]

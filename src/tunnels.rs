@@ -1,0 +1,529 @@
+//! Native tunneling in the bridge layer: what output to a tunnel port and
+//! output of a tunnel packet to an underlay bridge's internal port become,
+//! ARP snooping on underlay bridges, ARP requests for unresolved next hops,
+//! and the state behind `tnl/*` commands.
+//!
+//! Encapsulation (output to a `vxlan`/`geneve` port): the remote endpoint
+//! (the port's `remote_ip`, or the flow's `tun_dst`) is looked up in the
+//! route table, which names the underlay bridge, the next hop and the
+//! source address; the next hop's MAC comes from the neighbor table. The
+//! outer header is built once, at translation, and the underlay bridge's
+//! own tables decide where the outer packet goes, translated as if its
+//! internal port had sent it (so NORMAL on `br-phy` picks the uplink, as in
+//! OVS). Each underlay output becomes one `tnl_push(header, out_port)`.
+//! Without a route, a source address or a neighbor the packet is dropped
+//! (`ofproto/trace` says why) and, for a missing neighbor, an ARP request
+//! goes out of the underlay bridge's internal port; the reply, snooped,
+//! changes the version, and the revalidator fixes the megaflow.
+//!
+//! Decapsulation: a packet that an underlay bridge outputs to its internal
+//! port, if it is IPv4/UDP to a local address and a tunnel vport's UDP
+//! port, becomes `tnl_pop(vport)`; the inner packet comes back with the
+//! vport as `in_port` and finds its tunnel port by remote IP, local IP and
+//! key ([`crate::bridge::Bridges::resolve`]).
+//!
+//! Local addresses are those of the bridges' TAP devices (read from the
+//! kernel every second; each also makes a connected route), tunnel ports'
+//! `local_ip` and routes' `src`.
+//!
+//! # Thread safety
+//! [`TunnelState`]'s tables sit behind mutexes taken by slow-path threads
+//! (handlers, revalidator, control thread), never two at once.
+
+use crate::bridge::{Bridge, Bridges, XlateView};
+use dpif_netdev::actions::{DpAction, TnlPush, TunnelType};
+use dpif_netdev::key::ethertype;
+use dpif_netdev::odp::tnl::{Hdr, Tun, L3};
+use ofproto::flow::Flow;
+use ofproto::ofaction::ofp;
+use ofproto::tunnel::{NeighTable, Remote, Route, RouteOrigin, RouteTable, TunKey, TunnelSpec};
+use ofproto::xlate::{xlate, PortOutput};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Deepest nesting of encapsulations (a tunnel whose underlay bridge
+/// outputs to another tunnel).
+const MAX_TUNNEL_DEPTH: u32 = 4;
+/// At most one ARP request per next hop this often (ms).
+const ARP_REQUEST_INTERVAL_MS: u64 = 1000;
+const UDP: u8 = 17;
+const ARP_REQUEST: u8 = 1;
+const ARP_REPLY: u8 = 2;
+
+/// A datapath port that decapsulated packets come back on: one per tunnel
+/// type and UDP port (OVS's `vxlan_sys_4789`).
+#[derive(Clone, Debug)]
+pub struct Vport {
+    /// Name, as OVS names it.
+    pub name: String,
+    /// Tunnel type.
+    pub kind: TunnelType,
+    /// UDP port.
+    pub dst_port: u16,
+    /// Datapath port number.
+    pub odp: u32,
+}
+
+impl Vport {
+    /// OVS's name for a vport.
+    pub fn name_for(kind: TunnelType, port: u16) -> String {
+        match kind {
+            TunnelType::Vxlan => format!("vxlan_sys_{port}"),
+            TunnelType::Geneve => format!("genev_sys_{port}"),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Vports, routes, neighbors and local addresses.
+#[derive(Default)]
+pub struct TunnelState {
+    /// The vports.
+    pub vports: Vec<Vport>,
+    /// Underlay routes.
+    pub routes: Mutex<RouteTable>,
+    /// Underlay neighbors.
+    pub neigh: Mutex<NeighTable>,
+    /// Addresses of each bridge's internal port (bridge name → address,
+    /// prefix length), as last read from the kernel.
+    pub local_addrs: Mutex<HashMap<String, Vec<(Ipv4Addr, u8)>>>,
+    /// When an ARP request for a next hop last went out (ms).
+    arp_sent: Mutex<HashMap<Ipv4Addr, u64>>,
+}
+
+impl TunnelState {
+    /// Tunnel state with these vports and user routes.
+    pub fn new(vports: Vec<Vport>, routes: Vec<Route>) -> TunnelState {
+        let mut t = RouteTable::default();
+        for r in routes {
+            t.add(r);
+        }
+        TunnelState {
+            vports,
+            routes: Mutex::new(t),
+            ..TunnelState::default()
+        }
+    }
+
+    /// Whether `odp` is a vport.
+    pub fn is_vport(&self, odp: u32) -> bool {
+        self.vports.iter().any(|v| v.odp == odp)
+    }
+
+    fn vport(&self, kind: TunnelType, port: u16) -> Option<&Vport> {
+        self.vports
+            .iter()
+            .find(|v| v.kind == kind && v.dst_port == port)
+    }
+
+    /// Whether some route leaves through bridge `b` or it has addresses:
+    /// it carries tunnel packets, so it snoops ARP and decapsulates.
+    fn is_underlay(&self, b: &str) -> bool {
+        lock(&self.routes).routes().iter().any(|r| r.bridge == b)
+            || lock(&self.local_addrs)
+                .get(b)
+                .is_some_and(|v| !v.is_empty())
+    }
+
+    /// Whether `ip` is a local tunnel endpoint address.
+    fn is_local(&self, bridges: &Bridges, ip: Ipv4Addr) -> bool {
+        if lock(&self.local_addrs)
+            .values()
+            .any(|v| v.iter().any(|(a, _)| *a == ip))
+        {
+            return true;
+        }
+        if lock(&self.routes)
+            .routes()
+            .iter()
+            .any(|r| r.src == Some(ip))
+        {
+            return true;
+        }
+        bridges.bridges.iter().any(|b| {
+            b.ports
+                .ports
+                .iter()
+                .any(|p| p.tunnel.as_ref().is_some_and(|t| t.local_ip == Some(ip)))
+        })
+    }
+
+    /// Reads the internal ports' addresses from the kernel; when they
+    /// changed, replaces the connected routes and returns true.
+    pub fn refresh_local_addrs(&self, bridges: &[Bridge]) -> bool {
+        let mut now: HashMap<String, Vec<(Ipv4Addr, u8)>> = HashMap::new();
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return false;
+        };
+        let names: HashMap<&str, &str> = bridges
+            .iter()
+            .filter_map(|b| {
+                b.local
+                    .as_ref()
+                    .and_then(|l| l.ifname.as_deref())
+                    .map(|i| (i, b.name.as_str()))
+            })
+            .collect();
+        for a in addrs {
+            let Some(&bridge) = names.get(a.interface_name.as_str()) else {
+                continue;
+            };
+            let (Some(addr), Some(mask)) = (
+                a.address.as_ref().and_then(|s| s.as_sockaddr_in()),
+                a.netmask.as_ref().and_then(|s| s.as_sockaddr_in()),
+            ) else {
+                continue;
+            };
+            let len = u32::from(mask.ip()).count_ones() as u8;
+            now.entry(bridge.to_owned())
+                .or_default()
+                .push((addr.ip(), len));
+        }
+        for v in now.values_mut() {
+            v.sort();
+        }
+        let mut cur = lock(&self.local_addrs);
+        if *cur == now {
+            return false;
+        }
+        let routes: Vec<Route> = now
+            .iter()
+            .flat_map(|(b, v)| {
+                v.iter().map(|(a, len)| Route {
+                    prefix: *a,
+                    len: *len,
+                    bridge: b.clone(),
+                    gateway: None,
+                    src: Some(*a),
+                    origin: RouteOrigin::Cached,
+                })
+            })
+            .collect();
+        lock(&self.routes).set_origin(RouteOrigin::Cached, routes);
+        *cur = now;
+        true
+    }
+
+    /// `tnl/route/show` text.
+    pub fn route_text(&self) -> String {
+        let mut s = String::from("Route Table:\n");
+        for r in lock(&self.routes).routes() {
+            let kind = match r.origin {
+                RouteOrigin::Cached => "Cached",
+                RouteOrigin::User => "User",
+            };
+            s += &format!("{kind}: {}/{} dev {}", r.prefix, r.len, r.bridge);
+            if let Some(g) = r.gateway {
+                s += &format!(" GW {g}");
+            }
+            if let Some(src) = r.src {
+                s += &format!(" SRC {src}");
+            }
+            if r.origin == RouteOrigin::Cached {
+                s += " local";
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// `tnl/arp/show` text.
+    pub fn arp_text(&self) -> String {
+        let mut s = format!("{:<46}{:<20}Bridge\n", "IP", "MAC");
+        s += &"=".repeat(74);
+        s.push('\n');
+        for (ip, n) in lock(&self.neigh).entries() {
+            s += &format!(
+                "{:<46}{:<20}{}\n",
+                ip.to_string(),
+                fmt_mac(&n.mac),
+                n.bridge
+            );
+        }
+        s
+    }
+
+    /// `tnl/ports/show` text.
+    pub fn ports_text(&self, bridges: &Bridges) -> String {
+        let mut s = String::from("Listening ports:\n");
+        for v in &self.vports {
+            let refs = bridges
+                .bridges
+                .iter()
+                .flat_map(|b| &b.ports.ports)
+                .filter(|p| p.odp == v.odp && p.tunnel.is_some())
+                .count();
+            s += &format!("{} ({}) ref_cnt={refs}\n", v.name, v.dst_port);
+        }
+        s
+    }
+}
+
+/// `aa:bb:..` text of a MAC.
+pub fn fmt_mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut m = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut m {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
+}
+
+impl XlateView<'_> {
+    /// [`ofproto::xlate::XlatePorts::output`] for bridges with tunnels.
+    pub(crate) fn tunnel_output(&self, ofport: u32, flow: &Flow, wc: &mut Flow) -> PortOutput {
+        if let Some(spec) = self.bridge.port(ofport).and_then(|p| p.tunnel.as_ref()) {
+            return self.encap(spec, flow, wc);
+        }
+        if ofport == ofp::LOCAL && !self.bridges.tunnels.vports.is_empty() {
+            return self.decap(flow, wc);
+        }
+        PortOutput::Plain
+    }
+
+    fn decap(&self, flow: &Flow, wc: &mut Flow) -> PortOutput {
+        let t = &self.bridges.tunnels;
+        if !t.is_underlay(&self.bridge.name) {
+            return PortOutput::Plain;
+        }
+        let k = &flow.key;
+        wc.key.eth_type = 0xffff;
+        if k.eth_type != ethertype::IPV4 {
+            return PortOutput::Plain;
+        }
+        wc.key.nw_proto = 0xff;
+        wc.key.nw_frag = dpif_netdev::key::FRAG_MASK;
+        wc.key.nw_dst = u32::MAX;
+        if k.nw_proto != UDP || k.nw_frag != 0 {
+            return PortOutput::Plain;
+        }
+        if !t.is_local(self.bridges, Ipv4Addr::from(k.nw_dst)) {
+            return PortOutput::Plain;
+        }
+        wc.key.tp_dst = 0xffff;
+        let vport = t.vports.iter().find(|v| v.dst_port == k.tp_dst);
+        match vport {
+            Some(v) => PortOutput::Actions(vec![DpAction::TnlPop(v.odp)]),
+            None => PortOutput::Plain,
+        }
+    }
+
+    fn encap(&self, spec: &TunnelSpec, flow: &Flow, wc: &mut Flow) -> PortOutput {
+        let t = &self.bridges.tunnels;
+        let remote = match spec.remote {
+            Remote::Ip(a) => a,
+            Remote::Flow => {
+                wc.key.tun_ipv4_dst = u32::MAX;
+                if flow.key.tun_ipv4_dst == 0 {
+                    return PortOutput::Drop(
+                        "remote_ip=flow, but the flow has no tun_dst: dropped".into(),
+                    );
+                }
+                Ipv4Addr::from(flow.key.tun_ipv4_dst)
+            }
+        };
+        let vni = match spec.key {
+            TunKey::Fixed(v) => v,
+            TunKey::Flow => {
+                wc.key.tun_id = u64::MAX;
+                (flow.key.tun_id & 0xff_ffff) as u32
+            }
+        };
+        let Some(vport) = t.vport(spec.kind, spec.dst_port) else {
+            return PortOutput::Drop("tunnel port without a vport".into());
+        };
+        let Some(route) = lock(&t.routes).lookup(remote).cloned() else {
+            return PortOutput::Drop(format!("no route to tunnel endpoint {remote}: dropped"));
+        };
+        let Some(ub) = self.bridges.get(&route.bridge) else {
+            return PortOutput::Drop(format!("route to {remote} names no bridge: dropped"));
+        };
+        let Some(local) = ub.local.as_ref() else {
+            return PortOutput::Drop(format!(
+                "underlay bridge {} has no internal port: dropped",
+                ub.name
+            ));
+        };
+        let first_addr = || {
+            lock(&t.local_addrs)
+                .get(&ub.name)
+                .and_then(|v| v.first().map(|(a, _)| *a))
+        };
+        let Some(src) = spec.local_ip.or(route.src).or_else(first_addr) else {
+            return PortOutput::Drop(format!(
+                "no source address for tunnel endpoint {remote}: give {} an address or set local_ip",
+                ub.name
+            ));
+        };
+        let next_hop = route.gateway.unwrap_or(remote);
+        let Some(mac) = lock(&t.neigh).lookup(next_hop) else {
+            self.request_arp(ub, local, src, next_hop);
+            return PortOutput::Drop(format!(
+                "no ARP entry for next hop {next_hop} (ARP request sent): dropped"
+            ));
+        };
+        if self.depth >= MAX_TUNNEL_DEPTH {
+            return PortOutput::Drop("tunnels nested too deep: dropped".into());
+        }
+        let hdr = Hdr {
+            eth_dst: mac,
+            eth_src: local.mac,
+            l3: L3::V4 {
+                src: u32::from(src),
+                dst: u32::from(remote),
+                proto: UDP,
+                tos: spec.tos,
+                ttl: spec.ttl,
+                frag: if spec.df { 0x4000 } else { 0 },
+            },
+            udp_src: 0,
+            udp_dst: spec.dst_port,
+            udp_csum: 0,
+            tun: match spec.kind {
+                TunnelType::Vxlan => Tun::Vxlan {
+                    flags: 0x0800_0000,
+                    vni,
+                },
+                TunnelType::Geneve => Tun::Geneve {
+                    oam: false,
+                    crit: false,
+                    vni,
+                    opts: Vec::new(),
+                },
+            },
+        };
+        let Some(header) = hdr.encode() else {
+            return PortOutput::Drop("tunnel header cannot be encoded".into());
+        };
+        // The outer packet goes through the underlay bridge as if its
+        // internal port had sent it.
+        let mut ukey = dpif_netdev::key::FlowKey::ZERO;
+        ukey.in_port = local.odp;
+        ukey.eth_src = local.mac;
+        ukey.eth_dst = mac;
+        ukey.eth_type = ethertype::IPV4;
+        ukey.nw_src = u32::from(src);
+        ukey.nw_dst = u32::from(remote);
+        ukey.nw_proto = UDP;
+        ukey.nw_tos = spec.tos;
+        ukey.nw_ttl = spec.ttl;
+        ukey.tp_dst = spec.dst_port;
+        let tables = ub.tables.read().unwrap_or_else(|e| e.into_inner());
+        let mut view = self.bridges.view(ub, false);
+        view.depth = self.depth + 1;
+        let x = xlate(&tables, &view, &ukey, false);
+        let header: Box<[u8]> = header.into_boxed_slice();
+        let mut out = Vec::new();
+        for a in x.actions {
+            match a {
+                DpAction::Output(p) => out.push(DpAction::TnlPush(Arc::new(TnlPush {
+                    tnl_port: vport.odp,
+                    out_port: p,
+                    tnl_type: spec.kind,
+                    header: header.clone(),
+                    ipv6: false,
+                    udp_csum: spec.csum,
+                }))),
+                other => {
+                    return PortOutput::Drop(format!(
+                        "underlay bridge {} does {other:?} to tunnel packets; only outputs are supported: dropped",
+                        ub.name
+                    ))
+                }
+            }
+        }
+        if out.is_empty() {
+            return PortOutput::Drop(format!(
+                "underlay bridge {} sends tunnel packets nowhere: dropped",
+                ub.name
+            ));
+        }
+        PortOutput::Actions(out)
+    }
+
+    /// Sends an ARP request for `ip` out of `ub`'s internal port (at most
+    /// once a second per address; never from traces or revalidation).
+    fn request_arp(
+        &self,
+        ub: &Bridge,
+        local: &crate::bridge::LocalPort,
+        src: Ipv4Addr,
+        ip: Ipv4Addr,
+    ) {
+        if !self.may_learn {
+            return;
+        }
+        {
+            let mut sent = lock(&self.bridges.tunnels.arp_sent);
+            let last = sent.get(&ip).copied();
+            if last.is_some_and(|l| self.now.saturating_sub(l) < ARP_REQUEST_INTERVAL_MS) {
+                return;
+            }
+            sent.insert(ip, self.now);
+        }
+        let frame = dpif_netdev::wire::build::arp(
+            local.mac,
+            [0xff; 6],
+            u16::from(ARP_REQUEST),
+            local.mac,
+            src,
+            [0; 6],
+            ip,
+        );
+        if !(local.inject)(frame) {
+            tracing::debug!(bridge = %ub.name, %ip, "ARP request not sent: queue full");
+        }
+    }
+
+    /// [`ofproto::xlate::XlatePorts::snoop`]: ARP on an underlay bridge
+    /// teaches the neighbor table (the packet's ARP fields go into the
+    /// megaflow so every new neighbor comes through here).
+    pub(crate) fn snoop_arp(&self, flow: &Flow, wc: &mut Flow) {
+        let t = &self.bridges.tunnels;
+        if t.vports.is_empty() || !t.is_underlay(&self.bridge.name) {
+            return;
+        }
+        let k = &flow.key;
+        wc.key.eth_type = 0xffff;
+        if k.eth_type != ethertype::ARP {
+            return;
+        }
+        wc.key.nw_proto = 0xff;
+        wc.key.nw_src = u32::MAX;
+        wc.key.arp_sha = [0xff; 6];
+        if !self.may_learn || !(k.nw_proto == ARP_REPLY || k.nw_proto == ARP_REQUEST) {
+            return;
+        }
+        let changed = lock(&t.neigh).snoop(Ipv4Addr::from(k.nw_src), k.arp_sha, &self.bridge.name);
+        if changed {
+            self.bridges.bump_version();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_parse_and_print() {
+        let m = parse_mac("02:00:0a:ff:00:01").unwrap();
+        assert_eq!(m, [2, 0, 0x0a, 0xff, 0, 1]);
+        assert_eq!(fmt_mac(&m), "02:00:0a:ff:00:01");
+        assert!(parse_mac("02:00:0a:ff:00").is_none());
+        assert!(parse_mac("02:00:0a:ff:00:01:02").is_none());
+        assert!(parse_mac("zz:00:0a:ff:00:01").is_none());
+    }
+}
