@@ -243,6 +243,31 @@ impl Rvs {
         }
     }
 
+    /// Starts `rvs run` inside network namespace `ns` (through `ip netns
+    /// exec`, which execs rvs in place: the child is rvs itself) and waits
+    /// until it answers. Its control socket is in the sandbox as usual.
+    pub fn start_in(sb: &Sandbox, config: &Path, ns: &str) -> Rvs {
+        let stderr_path = sb.path("rvs.stderr");
+        let err = std::fs::File::create(&stderr_path).expect("stderr file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, RVS, "run", "--config"])
+            .arg(config)
+            .current_dir(&sb.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("spawn rvs run in a namespace");
+        let mut r = Rvs {
+            child: Some(child),
+            stderr_path,
+            socket: sb.socket(),
+            status: None,
+        };
+        r.wait_ready();
+        r
+    }
+
     /// Starts `rvs run` and waits (up to 5 s) until it answers on its
     /// control socket.
     pub fn start(sb: &Sandbox, config: &Path) -> Rvs {

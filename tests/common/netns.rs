@@ -128,6 +128,35 @@ impl Lab {
         }
     }
 
+    /// A bare namespace `<prefix><name>` (for a switch or a VTEP).
+    pub fn netns(&mut self, name: &str) -> String {
+        let ns = format!("{}{name}", self.prefix);
+        must(&["ip", "netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        self.exec(&ns, &["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A veth pair between two namespaces, both ends up, offloads of
+    /// segmentation off.
+    pub fn veth(&mut self, ns_a: &str, if_a: &str, ns_b: &str, if_b: &str) {
+        must(&[
+            "ip", "link", "add", if_a, "netns", ns_a, "type", "veth", "peer", "name", if_b,
+            "netns", ns_b,
+        ]);
+        for (ns, i) in [(ns_a, if_a), (ns_b, if_b)] {
+            self.exec(ns, &["ip", "link", "set", i, "up"]);
+            let _ = self.try_exec(ns, &["ethtool", "-K", i, "tso", "off", "gso", "off"]);
+        }
+    }
+
+    /// Moves host `h`'s switch-side interface into namespace `ns` (for a
+    /// switch that runs in a namespace).
+    pub fn move_port(&self, h: &Host, ns: &str) {
+        must(&["ip", "link", "set", &h.port_if, "netns", ns]);
+        self.exec(ns, &["ip", "link", "set", &h.port_if, "up"]);
+    }
+
     /// Turns TSO and GSO on or off on the host's `eth0` (needs ethtool;
     /// without it the kernel defaults stay and a note is printed).
     pub fn offloads(&self, ns: &str, on: bool) {
