@@ -689,18 +689,22 @@ impl Validator<'_> {
                 return Err(self.err(key("key"), "expected a VNI (0 to 16777215) or \"flow\""))
             }
         };
+        let default_port = TunnelSpec::default_port(kind);
+        let dst_port = self.int(&key("dst_port"), rp.dst_port, 1, 65535, default_port)?;
+        if dst_port != default_port {
+            // The datapath's tnl_pop tells VXLAN from Geneve by the IANA
+            // port; other ports need a typed tnl_pop first.
+            return Err(self.err(
+                key("dst_port"),
+                format!("only the standard port {default_port} is supported for now"),
+            ));
+        }
         Ok(TunnelSpec {
             kind,
             remote,
             local_ip,
             key: tkey,
-            dst_port: self.int(
-                &key("dst_port"),
-                rp.dst_port,
-                1,
-                65535,
-                TunnelSpec::default_port(kind),
-            )?,
+            dst_port,
             tos: self.int(&key("tos"), rp.tos, 0, 255, 0)?,
             ttl: self.int(&key("ttl"), rp.ttl, 1, 255, 64)?,
             df: rp.df_default.unwrap_or(true),
@@ -1395,6 +1399,66 @@ tx_pcap = "/abs/out.pcap"
         assert_eq!((b.mac_aging_s, b.mac_table_size), (5, 10));
         assert!(err("[[bridge]]\nname = \"b\"\nmac_aging_s = 0\n")
             .starts_with("bridge[0].mac_aging_s: "));
+    }
+
+    #[test]
+    fn tunnel_ports_and_routes() {
+        let c = ok(&format!(
+            "{PORT}type = \"vxlan\"\nremote_ip = \"172.31.0.2\"\nkey = 5000\n\
+             [[route]]\nprefix = \"172.31.0.0/16\"\nbridge = \"br0\"\ngateway = \"172.31.0.254\"\n"
+        ));
+        let PortKind::Tunnel(t) = &c.bridges[0].ports[0].kind else {
+            panic!("{c:?}");
+        };
+        assert_eq!(
+            t.remote,
+            ofproto::tunnel::Remote::Ip("172.31.0.2".parse().unwrap())
+        );
+        assert_eq!(
+            (t.key, t.dst_port, t.ttl, t.df),
+            (ofproto::tunnel::TunKey::Fixed(5000), 4789, 64, true)
+        );
+        assert_eq!(c.routes[0].len, 16);
+        let c = ok(&format!(
+            "{PORT}type = \"geneve\"\nremote_ip = \"flow\"\nkey = \"flow\""
+        ));
+        let PortKind::Tunnel(t) = &c.bridges[0].ports[0].kind else {
+            panic!("{c:?}");
+        };
+        assert_eq!(
+            (t.remote, t.key, t.dst_port),
+            (
+                ofproto::tunnel::Remote::Flow,
+                ofproto::tunnel::TunKey::Flow,
+                6081
+            )
+        );
+        for (extra, want) in [
+            ("", "bridge[0].port[0].remote_ip: required key is missing (an IPv4 address or \"flow\")"),
+            ("remote_ip = \"10.0.0\"", "bridge[0].port[0].remote_ip: \"10.0.0\" is not an IPv4 address"),
+            ("remote_ip = \"fd00::1\"", "bridge[0].port[0].remote_ip: IPv6 underlays are not supported yet"),
+            ("remote_ip = \"10.0.0.1\"\nkey = 16777216", "bridge[0].port[0].key: 16777216 out of range 0-16777215"),
+            ("remote_ip = \"10.0.0.1\"\nkey = true", "bridge[0].port[0].key: expected a VNI (0 to 16777215) or \"flow\""),
+            ("remote_ip = \"10.0.0.1\"\ndst_port = 8472", "bridge[0].port[0].dst_port: only the standard port 4789 is supported for now"),
+        ] {
+            assert_eq!(err(&format!("{PORT}type = \"vxlan\"\n{extra}")), want);
+        }
+        assert_eq!(
+            err(&format!("{PORT}type = \"dummy\"\nremote_ip = \"10.0.0.1\"")),
+            "bridge[0].port[0].remote_ip: not allowed for a dummy port"
+        );
+        assert_eq!(
+            err(&format!(
+                "{PORT}type = \"dummy\"\n[[route]]\nprefix = \"10.0.0.0/8\"\nbridge = \"nope\""
+            )),
+            "route[0].bridge: no bridge named \"nope\""
+        );
+        assert_eq!(
+            err(&format!(
+                "{PORT}type = \"dummy\"\n[[route]]\nprefix = \"10.0.0.0/33\"\nbridge = \"br0\""
+            )),
+            "route[0].prefix: \"10.0.0.0/33\": prefix length must be 0 to 32"
+        );
     }
 
     #[test]
