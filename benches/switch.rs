@@ -183,6 +183,155 @@ fn setup_rate(n: u32, core: usize) {
     dp.stop();
 }
 
+/// A translator for the tunnel round trip: port 1's packets are
+/// encapsulated towards port 1 (whose wire delivers them to port 2), port
+/// 2's are decapsulated onto vport 3, and what comes out of vport 3 goes
+/// to port 2 (delivered back to port 1).
+struct TunnelLoop {
+    push: Arc<dpif_netdev::actions::TnlPush>,
+}
+
+impl Translator for TunnelLoop {
+    fn translate(&self, key: &FlowKey) -> Result<Translation, TranslateError> {
+        use dpif_netdev::actions::DpAction;
+        let mut m = FlowKey::ZERO;
+        m.recirc_id = u32::MAX;
+        m.in_port = u32::MAX;
+        let actions = match key.in_port {
+            1 => vec![DpAction::TnlPush(self.push.clone())],
+            2 => vec![DpAction::TnlPop(3)],
+            _ => vec![DpAction::Output(2)],
+        };
+        Ok(Translation {
+            actions,
+            mask: dpif_netdev::key::FlowMask(m),
+            rules: Vec::new(),
+            learns: false,
+        })
+    }
+    fn version(&self) -> u64 {
+        1
+    }
+}
+
+/// Encapsulation and decapsulation on one PMD: every packet the PMD
+/// receives is either encapsulated (`tnl_push` of a 50-byte VXLAN or
+/// Geneve header) or decapsulated (`tnl_pop`, then the inner packet's own
+/// lookup after recirculation), half and half.
+fn tunnel_loop(kind: dpif_netdev::actions::TunnelType, dur: Duration, core: usize) {
+    use dpif_netdev::actions::{TnlPush, TunnelType};
+    use dpif_netdev::odp::tnl::{Hdr, Tun, L3};
+    let hdr = Hdr {
+        eth_dst: [2, 0, 0, 0, 0xee, 2],
+        eth_src: [2, 0, 0, 0, 0xee, 1],
+        l3: L3::V4 {
+            src: 0xac1f_0001,
+            dst: 0xac1f_0002,
+            proto: 17,
+            tos: 0,
+            ttl: 64,
+            frag: 0x4000,
+        },
+        udp_src: 0,
+        udp_dst: match kind {
+            TunnelType::Vxlan => 4789,
+            TunnelType::Geneve => 6081,
+        },
+        udp_csum: 0,
+        tun: match kind {
+            TunnelType::Vxlan => Tun::Vxlan {
+                flags: 0x0800_0000,
+                vni: 5000,
+            },
+            TunnelType::Geneve => Tun::Geneve {
+                oam: false,
+                crit: false,
+                vni: 5000,
+                opts: Vec::new(),
+            },
+        },
+    };
+    let push = Arc::new(TnlPush {
+        tnl_port: 3,
+        out_port: 1,
+        tnl_type: kind,
+        header: hdr.encode().expect("template").into_boxed_slice(),
+        ipv6: false,
+        udp_csum: false,
+    });
+    let in_flight = 4096usize;
+    let stats = [
+        Arc::new(PortStats::default()),
+        Arc::new(PortStats::default()),
+        Arc::new(PortStats::default()),
+    ];
+    let [(rx1, tx1, end1), (rx2, tx2, _end2)] = ring_wire(
+        ["p1", "p2"],
+        in_flight * 2,
+        [stats[0].clone(), stats[1].clone()],
+    );
+    let specs = vec![
+        PortSpec {
+            odp: 1,
+            name: "p1".into(),
+            rxqs: vec![rx1],
+            finite: false,
+            tx: tx1,
+            stats: stats[0].clone(),
+        },
+        PortSpec {
+            odp: 2,
+            name: "p2".into(),
+            rxqs: vec![rx2],
+            finite: false,
+            tx: tx2,
+            stats: stats[1].clone(),
+        },
+        PortSpec {
+            odp: 3,
+            name: "vxlan_sys".into(),
+            rxqs: Vec::new(),
+            finite: false,
+            tx: Arc::new(pmd::NullTx {
+                stats: stats[2].clone(),
+            }),
+            stats: stats[2].clone(),
+        },
+    ];
+    let cfg = DatapathConfig {
+        cores: vec![core],
+        max_idle_ms: 600_000,
+        ..DatapathConfig::default()
+    };
+    let dp = Datapath::start(cfg, specs, Arc::new(TunnelLoop { push })).expect("datapath starts");
+    let n = end1.send_packets((0..in_flight as u32).map(|_| packet(0, 10)));
+    assert_eq!(n, in_flight, "primed");
+    std::thread::sleep(Duration::from_millis(500));
+    dp.drain();
+    dp.clear_pmd_stats();
+    let t0 = Instant::now();
+    std::thread::sleep(dur);
+    let st = dp.pmd_stats()[0].1;
+    let secs = t0.elapsed().as_secs_f64();
+    let name = match kind {
+        TunnelType::Vxlan => "VXLAN encap + decap, 1 flow",
+        TunnelType::Geneve => "Geneve encap + decap, 1 flow",
+    };
+    println!(
+        "| {name} | {:.2} Mpps | {:.0} | {} | {} | {} |",
+        st.rx_packets as f64 / secs / 1e6,
+        if st.rx_packets > 0 {
+            st.busy_cycles as f64 / st.rx_packets as f64
+        } else {
+            0.0
+        },
+        st.emc_hits,
+        st.megaflow_hits,
+        st.megaflows
+    );
+    dp.stop();
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dur = Duration::from_secs(if quick { 1 } else { 3 });
@@ -212,6 +361,8 @@ fn main() {
         "priority=1,ip,in_port=1,actions=output:2\npriority=1,ip,in_port=2,actions=output:1\n",
     );
     forward("10k flows, 16-mask L3 table", &l3, 10_000, dur, core);
+    tunnel_loop(dpif_netdev::actions::TunnelType::Vxlan, dur, core);
+    tunnel_loop(dpif_netdev::actions::TunnelType::Geneve, dur, core);
     setup_rate(if quick { 20_000 } else { 100_000 }, core);
 }
 
