@@ -691,14 +691,6 @@ impl Validator<'_> {
         };
         let default_port = TunnelSpec::default_port(kind);
         let dst_port = self.int(&key("dst_port"), rp.dst_port, 1, 65535, default_port)?;
-        if dst_port != default_port {
-            // The datapath's tnl_pop tells VXLAN from Geneve by the IANA
-            // port; other ports need a typed tnl_pop first.
-            return Err(self.err(
-                key("dst_port"),
-                format!("only the standard port {default_port} is supported for now"),
-            ));
-        }
         Ok(TunnelSpec {
             kind,
             remote,
@@ -1439,7 +1431,7 @@ tx_pcap = "/abs/out.pcap"
             ("remote_ip = \"fd00::1\"", "bridge[0].port[0].remote_ip: IPv6 underlays are not supported yet"),
             ("remote_ip = \"10.0.0.1\"\nkey = 16777216", "bridge[0].port[0].key: 16777216 out of range 0-16777215"),
             ("remote_ip = \"10.0.0.1\"\nkey = true", "bridge[0].port[0].key: expected a VNI (0 to 16777215) or \"flow\""),
-            ("remote_ip = \"10.0.0.1\"\ndst_port = 8472", "bridge[0].port[0].dst_port: only the standard port 4789 is supported for now"),
+            ("remote_ip = \"10.0.0.1\"\ndst_port = 0", "bridge[0].port[0].dst_port: 0 out of range 1-65535"),
         ] {
             assert_eq!(err(&format!("{PORT}type = \"vxlan\"\n{extra}")), want);
         }

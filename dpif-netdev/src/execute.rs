@@ -844,7 +844,8 @@ pub struct Decap {
 /// (UDP as the first next header), UDP (checksum valid when non-zero), then
 /// by UDP destination port [`VXLAN_PORT`] → VXLAN (I flag set) or
 /// [`GENEVE_PORT`] → Geneve (version 0, protocol 0x6558; options are
-/// skipped, not kept). Returns `None` for anything else or anything
+/// skipped, not kept); on any other port, Geneve when the header carries
+/// protocol 0x6558, else VXLAN. Returns `None` for anything else or anything
 /// truncated. Tunnel flags: KEY always, DONT_FRAGMENT for IPv4 DF, CSUM for
 /// a non-zero UDP checksum, OAM for the Geneve O bit.
 pub fn parse_tunnel(d: &[u8]) -> Option<Decap> {
@@ -919,7 +920,18 @@ pub fn parse_tunnel(d: &[u8]) -> Option<Decap> {
     t.tp_src = be16(d, l4);
     t.tp_dst = be16(d, l4 + 2);
     let th = l4 + off::UDP_HLEN;
-    let inner_ofs = match t.tp_dst {
+    // The IANA ports say which header follows. On another port (a tunnel
+    // configured with its own `dst_port`; the slow path only pops UDP to
+    // such ports) the header says it: Geneve carries protocol type 0x6558
+    // where VXLAN has reserved zero bytes.
+    let geneve_shaped = udp_end >= th + off::GENEVE_HLEN && be16(d, th + 2) == off::ETH_TYPE_TEB;
+    let kind = match t.tp_dst {
+        VXLAN_PORT => VXLAN_PORT,
+        GENEVE_PORT => GENEVE_PORT,
+        _ if geneve_shaped => GENEVE_PORT,
+        _ => VXLAN_PORT,
+    };
+    let inner_ofs = match kind {
         VXLAN_PORT => {
             if th + off::VXLAN_HLEN > udp_end || d[th] & off::VXLAN_FLAG_I == 0 {
                 return None;
