@@ -197,9 +197,17 @@ impl XlatePorts for XlateView<'_> {
     fn in_port(&self, key: &FlowKey, wc: &mut ofproto::flow::Flow) -> Option<u32> {
         match self.tunnel_in {
             Some(p) => {
+                // The port was picked by key and outer addresses. A
+                // packet of the other family has zeros there, so masking
+                // only the family in use keeps megaflows apart.
                 wc.key.tun_id = u64::MAX;
-                wc.key.tun_ipv4_src = u32::MAX;
-                wc.key.tun_ipv4_dst = u32::MAX;
+                if key.tun_ipv6_src != [0; 16] || key.tun_ipv6_dst != [0; 16] {
+                    wc.key.tun_ipv6_src = [0xff; 16];
+                    wc.key.tun_ipv6_dst = [0xff; 16];
+                } else {
+                    wc.key.tun_ipv4_src = u32::MAX;
+                    wc.key.tun_ipv4_dst = u32::MAX;
+                }
                 Some(p)
             }
             None => self.bridge.ports.ofport(key.in_port),

@@ -645,19 +645,29 @@ pub fn build(sw: Arc<Switch>) -> Commands {
         2,
         3,
         Box::new(move |args, _| {
-            let (ip, len) = args[0].split_once('/').unwrap_or((&args[0], "32"));
-            let prefix: std::net::Ipv4Addr =
-                ip.parse().map_err(|_| format!("\"{}\": not an IPv4 prefix", args[0]))?;
-            let len: u8 = len
+            let (ip, len) = match args[0].split_once('/') {
+                Some((ip, len)) => (ip, Some(len)),
+                None => (args[0].as_str(), None),
+            };
+            let prefix: std::net::IpAddr = ip
                 .parse()
-                .ok()
-                .filter(|l| *l <= 32)
-                .ok_or_else(|| format!("\"{}\": prefix length must be 0 to 32", args[0]))?;
+                .map_err(|_| format!("\"{}\": not an IP prefix", args[0]))?;
+            let max = if prefix.is_ipv4() { 32 } else { 128 };
+            let len: u8 = match len {
+                None => max,
+                Some(l) => l
+                    .parse()
+                    .ok()
+                    .filter(|l| *l <= max)
+                    .ok_or_else(|| format!("\"{}\": prefix length must be 0 to {max}", args[0]))?,
+            };
             let b = bridge(&s, &args[1])?;
             let gateway = match args.get(2) {
                 Some(g) => Some(
-                    g.parse::<std::net::Ipv4Addr>()
-                        .map_err(|_| format!("\"{g}\": not an IPv4 gateway"))?,
+                    g.parse::<std::net::IpAddr>()
+                        .ok()
+                        .filter(|a| a.is_ipv4() == prefix.is_ipv4())
+                        .ok_or_else(|| format!("\"{g}\": not a gateway of the prefix's family"))?,
                 ),
                 None => None,
             };
@@ -698,9 +708,9 @@ pub fn build(sw: Arc<Switch>) -> Commands {
         3,
         Box::new(move |args, _| {
             let b = bridge(&s, &args[0])?;
-            let ip: std::net::Ipv4Addr = args[1]
+            let ip: std::net::IpAddr = args[1]
                 .parse()
-                .map_err(|_| format!("\"{}\": not an IPv4 address", args[1]))?;
+                .map_err(|_| format!("\"{}\": not an IP address", args[1]))?;
             let mac = crate::tunnels::parse_mac(&args[2])
                 .ok_or_else(|| format!("\"{}\": not a MAC address", args[2]))?;
             s.dp.change_tables(|| {

@@ -453,7 +453,7 @@ fn expected(path: &str) -> Option<&'static str> {
         "bridge[].port[].tag" | "bridge[].port[].trunks[]" => "a VLAN number",
         "bridge[].port[].trunks" => "a list of VLAN numbers",
         "bridge[].mac_aging_s" | "bridge[].mac_table_size" => "an integer",
-        "bridge[].port[].remote_ip" | "bridge[].port[].local_ip" => "an IPv4 address (string)",
+        "bridge[].port[].remote_ip" | "bridge[].port[].local_ip" => "an IP address (string)",
         "bridge[].port[].dst_port" | "bridge[].port[].tos" | "bridge[].port[].ttl" => "an integer",
         "bridge[].port[].df_default" | "bridge[].port[].csum" => "true or false",
         "route" => "an array of tables ([[route]])",
@@ -605,9 +605,9 @@ impl Validator<'_> {
         })
     }
 
-    fn ipv4(&self, key: &str, s: &str) -> Result<std::net::Ipv4Addr, ConfigError> {
+    fn ip(&self, key: &str, s: &str) -> Result<std::net::IpAddr, ConfigError> {
         s.parse()
-            .map_err(|_| self.err(key, format!("\"{s}\" is not an IPv4 address")))
+            .map_err(|_| self.err(key, format!("\"{s}\" is not an IP address")))
     }
 
     fn route(
@@ -619,16 +619,18 @@ impl Validator<'_> {
         let key = |k: &str| format!("route[{i}].{k}");
         let prefix = self.name(key("prefix"), r.prefix)?;
         let (addr, len) = match prefix.split_once('/') {
-            Some((a, l)) => (a, l),
-            None => (prefix.as_str(), "32"),
+            Some((a, l)) => (a, Some(l)),
+            None => (prefix.as_str(), None),
         };
-        let addr = self.ipv4(&key("prefix"), addr)?;
-        let len: u8 = match len.parse() {
-            Ok(n) if n <= 32 => n,
-            _ => {
+        let addr = self.ip(&key("prefix"), addr)?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len: u8 = match len.map(str::parse) {
+            None => max,
+            Some(Ok(n)) if n <= max => n,
+            Some(_) => {
                 return Err(self.err(
                     key("prefix"),
-                    format!("\"{prefix}\": prefix length must be 0 to 32"),
+                    format!("\"{prefix}\": prefix length must be 0 to {max}"),
                 ))
             }
         };
@@ -636,17 +638,21 @@ impl Validator<'_> {
         if !bridges.iter().any(|b| b.name == bridge) {
             return Err(self.err(key("bridge"), format!("no bridge named \"{bridge}\"")));
         }
-        let gateway = r
-            .gateway
-            .map(|g| self.ipv4(&key("gateway"), &g))
-            .transpose()?;
-        let src = r.src.map(|g| self.ipv4(&key("src"), &g)).transpose()?;
+        let family =
+            |k: &str, v: Option<String>| -> Result<Option<std::net::IpAddr>, ConfigError> {
+                let Some(v) = v else { return Ok(None) };
+                let a = self.ip(&key(k), &v)?;
+                if a.is_ipv4() != addr.is_ipv4() {
+                    return Err(self.err(key(k), "not of the prefix's address family"));
+                }
+                Ok(Some(a))
+            };
         Ok(ofproto::tunnel::Route {
             prefix: addr,
             len,
             bridge,
-            gateway,
-            src,
+            gateway: family("gateway", r.gateway)?,
+            src: family("src", r.src)?,
             origin: ofproto::tunnel::RouteOrigin::User,
         })
     }
@@ -663,22 +669,22 @@ impl Validator<'_> {
             None => {
                 return Err(self.err(
                     key("remote_ip"),
-                    "required key is missing (an IPv4 address or \"flow\")",
+                    "required key is missing (an IP address or \"flow\")",
                 ))
             }
             Some("flow") => Remote::Flow,
-            Some(s) => {
-                if s.parse::<std::net::Ipv6Addr>().is_ok() {
-                    return Err(self.err(key("remote_ip"), "IPv6 underlays are not supported yet"));
-                }
-                Remote::Ip(self.ipv4(&key("remote_ip"), s)?)
-            }
+            Some(s) => Remote::Ip(self.ip(&key("remote_ip"), s)?),
         };
         let local_ip = rp
             .local_ip
             .as_deref()
-            .map(|s| self.ipv4(&key("local_ip"), s))
+            .map(|s| self.ip(&key("local_ip"), s))
             .transpose()?;
+        if let (Remote::Ip(r), Some(l)) = (remote, local_ip) {
+            if r.is_ipv4() != l.is_ipv4() {
+                return Err(self.err(key("local_ip"), "not of remote_ip's address family"));
+            }
+        }
         let tkey = match &rp.key {
             None => TunKey::Fixed(0),
             Some(toml::Value::String(s)) if s == "flow" => TunKey::Flow,
@@ -1426,12 +1432,30 @@ tx_pcap = "/abs/out.pcap"
             )
         );
         for (extra, want) in [
-            ("", "bridge[0].port[0].remote_ip: required key is missing (an IPv4 address or \"flow\")"),
-            ("remote_ip = \"10.0.0\"", "bridge[0].port[0].remote_ip: \"10.0.0\" is not an IPv4 address"),
-            ("remote_ip = \"fd00::1\"", "bridge[0].port[0].remote_ip: IPv6 underlays are not supported yet"),
-            ("remote_ip = \"10.0.0.1\"\nkey = 16777216", "bridge[0].port[0].key: 16777216 out of range 0-16777215"),
-            ("remote_ip = \"10.0.0.1\"\nkey = true", "bridge[0].port[0].key: expected a VNI (0 to 16777215) or \"flow\""),
-            ("remote_ip = \"10.0.0.1\"\ndst_port = 0", "bridge[0].port[0].dst_port: 0 out of range 1-65535"),
+            (
+                "",
+                "bridge[0].port[0].remote_ip: required key is missing (an IP address or \"flow\")",
+            ),
+            (
+                "remote_ip = \"10.0.0\"",
+                "bridge[0].port[0].remote_ip: \"10.0.0\" is not an IP address",
+            ),
+            (
+                "remote_ip = \"fd00::1\"\nlocal_ip = \"10.0.0.1\"",
+                "bridge[0].port[0].local_ip: not of remote_ip's address family",
+            ),
+            (
+                "remote_ip = \"10.0.0.1\"\nkey = 16777216",
+                "bridge[0].port[0].key: 16777216 out of range 0-16777215",
+            ),
+            (
+                "remote_ip = \"10.0.0.1\"\nkey = true",
+                "bridge[0].port[0].key: expected a VNI (0 to 16777215) or \"flow\"",
+            ),
+            (
+                "remote_ip = \"10.0.0.1\"\ndst_port = 0",
+                "bridge[0].port[0].dst_port: 0 out of range 1-65535",
+            ),
         ] {
             assert_eq!(err(&format!("{PORT}type = \"vxlan\"\n{extra}")), want);
         }

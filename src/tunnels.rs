@@ -39,7 +39,7 @@ use ofproto::ofaction::ofp;
 use ofproto::tunnel::{NeighTable, Remote, Route, RouteOrigin, RouteTable, TunKey, TunnelSpec};
 use ofproto::xlate::{xlate, PortOutput};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Deepest nesting of encapsulations (a tunnel whose underlay bridge
@@ -48,6 +48,9 @@ const MAX_TUNNEL_DEPTH: u32 = 4;
 /// At most one ARP request per next hop this often (ms).
 const ARP_REQUEST_INTERVAL_MS: u64 = 1000;
 const UDP: u8 = 17;
+const ICMPV6: u8 = 58;
+const ND_NS: u16 = 135;
+const ND_NA: u16 = 136;
 const ARP_REQUEST: u8 = 1;
 const ARP_REPLY: u8 = 2;
 
@@ -90,9 +93,9 @@ pub struct TunnelState {
     pub neigh: Mutex<NeighTable>,
     /// Addresses of each bridge's internal port (bridge name → address,
     /// prefix length), as last read from the kernel.
-    pub local_addrs: Mutex<HashMap<String, Vec<(Ipv4Addr, u8)>>>,
+    pub local_addrs: Mutex<HashMap<String, Vec<(IpAddr, u8)>>>,
     /// When an ARP request for a next hop last went out (ms).
-    arp_sent: Mutex<HashMap<Ipv4Addr, u64>>,
+    arp_sent: Mutex<HashMap<IpAddr, u64>>,
 }
 
 impl TunnelState {
@@ -130,7 +133,7 @@ impl TunnelState {
     }
 
     /// Whether `ip` is a local tunnel endpoint address.
-    fn is_local(&self, bridges: &Bridges, ip: Ipv4Addr) -> bool {
+    fn is_local(&self, bridges: &Bridges, ip: IpAddr) -> bool {
         if lock(&self.local_addrs)
             .values()
             .any(|v| v.iter().any(|(a, _)| *a == ip))
@@ -155,7 +158,7 @@ impl TunnelState {
     /// Reads the internal ports' addresses from the kernel; when they
     /// changed, replaces the connected routes and returns true.
     pub fn refresh_local_addrs(&self, bridges: &[Bridge]) -> bool {
-        let mut now: HashMap<String, Vec<(Ipv4Addr, u8)>> = HashMap::new();
+        let mut now: HashMap<String, Vec<(IpAddr, u8)>> = HashMap::new();
         let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
             return false;
         };
@@ -172,16 +175,22 @@ impl TunnelState {
             let Some(&bridge) = names.get(a.interface_name.as_str()) else {
                 continue;
             };
-            let (Some(addr), Some(mask)) = (
-                a.address.as_ref().and_then(|s| s.as_sockaddr_in()),
-                a.netmask.as_ref().and_then(|s| s.as_sockaddr_in()),
-            ) else {
+            let (Some(addr), Some(mask)) = (a.address.as_ref(), a.netmask.as_ref()) else {
                 continue;
             };
-            let len = u32::from(mask.ip()).count_ones() as u8;
-            now.entry(bridge.to_owned())
-                .or_default()
-                .push((addr.ip(), len));
+            let entry = if let (Some(a4), Some(m4)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in())
+            {
+                (IpAddr::V4(a4.ip()), u32::from(m4.ip()).count_ones() as u8)
+            } else if let (Some(a6), Some(m6)) = (addr.as_sockaddr_in6(), mask.as_sockaddr_in6()) {
+                // Link-local addresses are no tunnel endpoints.
+                if a6.ip().segments()[0] & 0xffc0 == 0xfe80 {
+                    continue;
+                }
+                (IpAddr::V6(a6.ip()), u128::from(m6.ip()).count_ones() as u8)
+            } else {
+                continue;
+            };
+            now.entry(bridge.to_owned()).or_default().push(entry);
         }
         for v in now.values_mut() {
             v.sort();
@@ -300,16 +309,20 @@ impl XlateView<'_> {
         }
         let k = &flow.key;
         wc.key.eth_type = 0xffff;
-        if k.eth_type != ethertype::IPV4 {
-            return PortOutput::Plain;
-        }
+        let dst = match k.eth_type {
+            ethertype::IPV4 => {
+                wc.key.nw_dst = u32::MAX;
+                IpAddr::from(k.nw_dst.to_be_bytes())
+            }
+            ethertype::IPV6 => {
+                wc.key.ipv6_dst = [0xff; 16];
+                IpAddr::from(k.ipv6_dst)
+            }
+            _ => return PortOutput::Plain,
+        };
         wc.key.nw_proto = 0xff;
         wc.key.nw_frag = dpif_netdev::key::FRAG_MASK;
-        wc.key.nw_dst = u32::MAX;
-        if k.nw_proto != UDP || k.nw_frag != 0 {
-            return PortOutput::Plain;
-        }
-        if !t.is_local(self.bridges, Ipv4Addr::from(k.nw_dst)) {
+        if k.nw_proto != UDP || k.nw_frag != 0 || !t.is_local(self.bridges, dst) {
             return PortOutput::Plain;
         }
         wc.key.tp_dst = 0xffff;
@@ -326,12 +339,15 @@ impl XlateView<'_> {
             Remote::Ip(a) => a,
             Remote::Flow => {
                 wc.key.tun_ipv4_dst = u32::MAX;
-                if flow.key.tun_ipv4_dst == 0 {
-                    return PortOutput::Drop(
-                        "remote_ip=flow, but the flow has no tun_dst: dropped".into(),
-                    );
+                wc.key.tun_ipv6_dst = [0xff; 16];
+                match ofproto::tunnel::tun_dst(&flow.key) {
+                    a if a.is_unspecified() => {
+                        return PortOutput::Drop(
+                            "remote_ip=flow, but the flow has no tun_dst: dropped".into(),
+                        )
+                    }
+                    a => a,
                 }
-                Ipv4Addr::from(flow.key.tun_ipv4_dst)
             }
         };
         let vni = match spec.key {
@@ -357,11 +373,18 @@ impl XlateView<'_> {
             ));
         };
         let first_addr = || {
-            lock(&t.local_addrs)
-                .get(&ub.name)
-                .and_then(|v| v.first().map(|(a, _)| *a))
+            lock(&t.local_addrs).get(&ub.name).and_then(|v| {
+                v.iter()
+                    .map(|(a, _)| *a)
+                    .find(|a| a.is_ipv4() == remote.is_ipv4())
+            })
         };
-        let Some(src) = spec.local_ip.or(route.src).or_else(first_addr) else {
+        let src = spec
+            .local_ip
+            .or(route.src)
+            .or_else(first_addr)
+            .filter(|a| a.is_ipv4() == remote.is_ipv4());
+        let Some(src) = src else {
             return PortOutput::Drop(format!(
                 "no source address for tunnel endpoint {remote}: give {} an address or set local_ip",
                 ub.name
@@ -369,9 +392,9 @@ impl XlateView<'_> {
         };
         let next_hop = route.gateway.unwrap_or(remote);
         let Some(mac) = lock(&t.neigh).lookup(next_hop) else {
-            self.request_arp(ub, local, src, next_hop);
+            self.request_neighbor(ub, local, src, next_hop);
             return PortOutput::Drop(format!(
-                "no ARP entry for next hop {next_hop} (ARP request sent): dropped"
+                "no neighbor entry for next hop {next_hop} (ARP/ND request sent): dropped"
             ));
         };
         if self.depth >= MAX_TUNNEL_DEPTH {
@@ -380,13 +403,23 @@ impl XlateView<'_> {
         let hdr = Hdr {
             eth_dst: mac,
             eth_src: local.mac,
-            l3: L3::V4 {
-                src: u32::from(src),
-                dst: u32::from(remote),
-                proto: UDP,
-                tos: spec.tos,
-                ttl: spec.ttl,
-                frag: if spec.df { 0x4000 } else { 0 },
+            l3: match (src, remote) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => L3::V4 {
+                    src: u32::from(s),
+                    dst: u32::from(d),
+                    proto: UDP,
+                    tos: spec.tos,
+                    ttl: spec.ttl,
+                    frag: if spec.df { 0x4000 } else { 0 },
+                },
+                (s, d) => L3::V6 {
+                    src: v6_octets(s),
+                    dst: v6_octets(d),
+                    label: 0,
+                    proto: UDP,
+                    tclass: spec.tos,
+                    hlimit: spec.ttl,
+                },
             },
             udp_src: 0,
             udp_dst: spec.dst_port,
@@ -413,9 +446,18 @@ impl XlateView<'_> {
         ukey.in_port = local.odp;
         ukey.eth_src = local.mac;
         ukey.eth_dst = mac;
-        ukey.eth_type = ethertype::IPV4;
-        ukey.nw_src = u32::from(src);
-        ukey.nw_dst = u32::from(remote);
+        match (src, remote) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                ukey.eth_type = ethertype::IPV4;
+                ukey.nw_src = u32::from(s);
+                ukey.nw_dst = u32::from(d);
+            }
+            (s, d) => {
+                ukey.eth_type = ethertype::IPV6;
+                ukey.ipv6_src = v6_octets(s);
+                ukey.ipv6_dst = v6_octets(d);
+            }
+        }
         ukey.nw_proto = UDP;
         ukey.nw_tos = spec.tos;
         ukey.nw_ttl = spec.ttl;
@@ -433,7 +475,7 @@ impl XlateView<'_> {
                     out_port: p,
                     tnl_type: spec.kind,
                     header: header.clone(),
-                    ipv6: false,
+                    ipv6: remote.is_ipv6(),
                     udp_csum: spec.csum,
                 }))),
                 other => {
@@ -453,14 +495,16 @@ impl XlateView<'_> {
         PortOutput::Actions(out)
     }
 
-    /// Sends an ARP request for `ip` out of `ub`'s internal port (at most
-    /// once a second per address; never from traces or revalidation).
-    fn request_arp(
+    /// Asks for `ip`'s MAC out of `ub`'s internal port: an ARP request,
+    /// or for IPv6 a neighbor solicitation to its solicited-node address
+    /// (at most once a second per address; never from traces or
+    /// revalidation).
+    fn request_neighbor(
         &self,
         ub: &Bridge,
         local: &crate::bridge::LocalPort,
-        src: Ipv4Addr,
-        ip: Ipv4Addr,
+        src: IpAddr,
+        ip: IpAddr,
     ) {
         if !self.may_learn {
             return;
@@ -473,23 +517,42 @@ impl XlateView<'_> {
             }
             sent.insert(ip, self.now);
         }
-        let frame = dpif_netdev::wire::build::arp(
-            local.mac,
-            [0xff; 6],
-            u16::from(ARP_REQUEST),
-            local.mac,
-            src,
-            [0; 6],
-            ip,
-        );
+        let frame = match (src, ip) {
+            (IpAddr::V4(s), IpAddr::V4(t)) => dpif_netdev::wire::build::arp(
+                local.mac,
+                [0xff; 6],
+                u16::from(ARP_REQUEST),
+                local.mac,
+                s,
+                [0; 6],
+                t,
+            ),
+            (IpAddr::V6(s), IpAddr::V6(t)) => {
+                let o = t.octets();
+                let group = Ipv6Addr::new(
+                    0xff02,
+                    0,
+                    0,
+                    0,
+                    0,
+                    1,
+                    0xff00 | u16::from(o[13]),
+                    u16::from_be_bytes([o[14], o[15]]),
+                );
+                let mac = [0x33, 0x33, 0xff, o[13], o[14], o[15]];
+                dpif_netdev::wire::build::nd_ns(local.mac, mac, s, group, t, Some(local.mac))
+            }
+            _ => return,
+        };
         if !(local.inject)(frame) {
-            tracing::debug!(bridge = %ub.name, %ip, "ARP request not sent: queue full");
+            tracing::debug!(bridge = %ub.name, %ip, "neighbor request not sent: queue full");
         }
     }
 
-    /// [`ofproto::xlate::XlatePorts::snoop`]: ARP on an underlay bridge
-    /// teaches the neighbor table (the packet's ARP fields go into the
-    /// megaflow so every new neighbor comes through here).
+    /// [`ofproto::xlate::XlatePorts::snoop`]: ARP and IPv6 neighbor
+    /// discovery on an underlay bridge teach the neighbor table (the
+    /// fields read go into the megaflow, so every new neighbor comes
+    /// through here).
     pub(crate) fn snoop_arp(&self, flow: &Flow, wc: &mut Flow) {
         let t = &self.bridges.tunnels;
         if t.vports.is_empty() || !t.is_underlay(&self.bridge.name) {
@@ -497,19 +560,61 @@ impl XlateView<'_> {
         }
         let k = &flow.key;
         wc.key.eth_type = 0xffff;
-        if k.eth_type != ethertype::ARP {
+        let learned = match k.eth_type {
+            ethertype::ARP => {
+                wc.key.nw_proto = 0xff;
+                wc.key.nw_src = u32::MAX;
+                wc.key.arp_sha = [0xff; 6];
+                (k.nw_proto == ARP_REPLY || k.nw_proto == ARP_REQUEST)
+                    .then(|| (IpAddr::from(k.nw_src.to_be_bytes()), k.arp_sha))
+            }
+            ethertype::IPV6 => {
+                wc.key.nw_proto = 0xff;
+                if k.nw_proto != ICMPV6 {
+                    return;
+                }
+                wc.key.tp_src = 0xffff;
+                match k.tp_src {
+                    // An advertisement: the target is at the target
+                    // link-layer address (or the sender's MAC).
+                    ND_NA => {
+                        wc.key.nd_target = [0xff; 16];
+                        wc.key.arp_tha = [0xff; 6];
+                        wc.key.eth_src = [0xff; 6];
+                        let mac = if k.arp_tha != [0; 6] {
+                            k.arp_tha
+                        } else {
+                            k.eth_src
+                        };
+                        Some((IpAddr::from(k.nd_target), mac))
+                    }
+                    // A solicitation: its sender is at the source
+                    // link-layer address.
+                    ND_NS => {
+                        wc.key.ipv6_src = [0xff; 16];
+                        wc.key.arp_sha = [0xff; 6];
+                        (k.arp_sha != [0; 6]).then(|| (IpAddr::from(k.ipv6_src), k.arp_sha))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some((ip, mac)) = learned.filter(|_| self.may_learn) else {
             return;
-        }
-        wc.key.nw_proto = 0xff;
-        wc.key.nw_src = u32::MAX;
-        wc.key.arp_sha = [0xff; 6];
-        if !self.may_learn || !(k.nw_proto == ARP_REPLY || k.nw_proto == ARP_REQUEST) {
-            return;
-        }
-        let changed = lock(&t.neigh).snoop(Ipv4Addr::from(k.nw_src), k.arp_sha, &self.bridge.name);
-        if changed {
+        };
+        if lock(&t.neigh).snoop(ip, mac, &self.bridge.name) {
             self.bridges.bump_version();
         }
+    }
+}
+
+/// The 16 bytes of an address (IPv4 as IPv4-mapped, never used: callers
+/// pair families).
+fn v6_octets(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V6(a) => a.octets(),
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
     }
 }
 
@@ -523,6 +628,7 @@ mod tests {
     use ofproto::mac_learning::MacTable;
     use ofproto::table::Tables;
     use pmd::{TranslateError, Translator};
+    use std::net::Ipv4Addr;
     use std::sync::Mutex as StdMutex;
 
     const LOCAL_MAC: [u8; 6] = [2, 0, 0, 0, 0xee, 1];
@@ -554,7 +660,7 @@ mod tests {
     fn switch() -> (Bridges, Arc<StdMutex<Vec<Vec<u8>>>>) {
         let spec = TunnelSpec {
             kind: TunnelType::Vxlan,
-            remote: Remote::Ip(Ipv4Addr::new(172, 31, 0, 2)),
+            remote: Remote::Ip(Ipv4Addr::new(172, 31, 0, 2).into()),
             local_ip: None,
             key: TunKey::Fixed(5000),
             dst_port: 4789,
@@ -598,11 +704,11 @@ mod tests {
             odp: 2,
         };
         let route = Route {
-            prefix: Ipv4Addr::new(172, 31, 0, 0),
+            prefix: Ipv4Addr::new(172, 31, 0, 0).into(),
             len: 24,
             bridge: "br-phy".into(),
             gateway: None,
-            src: Some(Ipv4Addr::new(172, 31, 0, 1)),
+            src: Some(Ipv4Addr::new(172, 31, 0, 1).into()),
             origin: RouteOrigin::User,
         };
         let b = Bridges::new(vec![int, phy], TunnelState::new(vec![vport], vec![route]));
@@ -693,11 +799,11 @@ mod tests {
     #[test]
     fn decapsulation_pops_local_tunnel_traffic_and_finds_the_port() {
         let (b, _) = switch();
-        b.tunnels
-            .neigh
-            .lock()
-            .unwrap()
-            .set(Ipv4Addr::new(172, 31, 0, 2), VTEP_MAC, "br-phy");
+        b.tunnels.neigh.lock().unwrap().set(
+            Ipv4Addr::new(172, 31, 0, 2).into(),
+            VTEP_MAC,
+            "br-phy",
+        );
         // Teach br-phy where LOCAL's MAC is (the host sent something).
         let mut from_local = inner(4);
         from_local.eth_src = LOCAL_MAC;

@@ -39,7 +39,7 @@ fn wire_fields(
     iface: &str,
     filter: &str,
     fields: &[&str],
-    traffic: impl FnOnce(&Lab),
+    traffic: impl Fn(&Lab),
 ) -> Vec<Vec<String>> {
     let file = sb.path(&format!("{iface}.pcap"));
     let file = file.to_str().expect("utf-8 path");
@@ -49,8 +49,17 @@ fn wire_fields(
             "timeout", "4", "tcpdump", "-i", iface, "-U", "-w", file, filter,
         ],
     );
-    std::thread::sleep(Duration::from_millis(700));
-    traffic(lab);
+    // Traffic until the capture has packets (tcpdump may take a while to
+    // start on a loaded machine), within its 4 seconds.
+    let t0 = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        traffic(lab);
+        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        if size > 200 || t0.elapsed() > Duration::from_millis(3000) {
+            break;
+        }
+    }
     let _ = lab.wait(p, Duration::from_secs(10));
     let mut args = vec![
         "tshark",
@@ -119,80 +128,106 @@ fn wait_for(r: &Rvs, cmd: &[&str], what: &str) {
     }
 }
 
-#[test]
-fn vxlan_interoperates_with_a_linux_kernel_vtep() {
-    let Some(mut lab) = Lab::new('t') else { return };
+/// One underlay: addresses of rvs (`local`) and the kernel VTEP
+/// (`remote`), prefix length, VNI, overlay subnet (third octet) and the
+/// overlay MTU that leaves room for the headers (50 bytes over IPv4, 70
+/// over IPv6).
+struct Underlay {
+    letter: char,
+    local: &'static str,
+    remote: &'static str,
+    plen: u8,
+    vni: u32,
+    net: u8,
+    mtu: &'static str,
+}
+
+fn vxlan_with_a_kernel_vtep(u: Underlay) {
+    let Some(mut lab) = Lab::new(u.letter) else {
+        return;
+    };
     if !have("iperf3") {
         eprintln!("skipping: iperf3 is not installed");
         return;
     }
-    let h1 = lab.host(1, "10.250.20.1/24");
-    // The overlay's MTU leaves room for the 50 bytes of VXLAN headers.
-    lab.exec(&h1.ns, &["ip", "link", "set", "eth0", "mtu", "1450"]);
-    let vt = lab.host(2, "172.31.20.2/24");
+    let v6 = u.local.contains(':');
+    let ov = |n: u8| format!("10.250.{}.{n}", u.net);
+    let h1 = lab.host(1, &format!("{}/24", ov(1)));
+    lab.exec(&h1.ns, &["ip", "link", "set", "eth0", "mtu", u.mtu]);
+    let vt = lab.host(2, "");
+    if v6 {
+        for k in ["all", "default", "eth0"] {
+            lab.exec(
+                &vt.ns,
+                &[
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv6.conf.{k}.disable_ipv6=0"),
+                ],
+            );
+        }
+    }
+    let under = |a: &str| format!("{a}/{}", u.plen);
     lab.exec(
         &vt.ns,
         &[
             "ip",
-            "link",
+            "addr",
             "add",
-            "vx0",
-            "type",
-            "vxlan",
-            "id",
-            "5000",
-            "dstport",
-            "4789",
-            "local",
-            "172.31.20.2",
-            "remote",
-            "172.31.20.1",
+            &under(u.remote),
             "dev",
             "eth0",
+            "nodad",
+        ],
+    );
+    let vni = u.vni.to_string();
+    lab.exec(
+        &vt.ns,
+        &[
+            "ip", "link", "add", "vx0", "type", "vxlan", "id", &vni, "dstport", "4789", "local",
+            u.remote, "remote", u.local, "dev", "eth0",
         ],
     );
     let _ = lab.try_exec(
         &vt.ns,
         &["ethtool", "-K", "vx0", "tso", "off", "gso", "off"],
     );
+    lab.exec(&vt.ns, &["ip", "link", "set", "vx0", "mtu", u.mtu]);
     lab.exec(
         &vt.ns,
-        &["ip", "addr", "add", "10.250.20.2/24", "dev", "vx0"],
+        &["ip", "addr", "add", &format!("{}/24", ov(2)), "dev", "vx0"],
     );
     lab.exec(&vt.ns, &["ip", "link", "set", "vx0", "up"]);
 
-    let phy = format!("rvp{}", std::process::id() % 100_000);
-    let sb = Sandbox::new("tnl-vxlan");
+    let phy = format!("rvp{}{}", std::process::id() % 100_000, u.letter);
+    let sb = Sandbox::new(&format!("tnl-vxlan-{}", u.letter));
     let body = format!(
         "[[bridge]]\nname = \"br-int\"\ninternal = false\n\n\
          [[bridge.port]]\nname = \"h1\"\ntype = \"afpacket\"\niface = \"{}\"\n\n\
-         [[bridge.port]]\nname = \"vx\"\ntype = \"vxlan\"\nremote_ip = \"172.31.20.2\"\nkey = 5000\n\n\
+         [[bridge.port]]\nname = \"vx\"\ntype = \"vxlan\"\nremote_ip = \"{}\"\nkey = {}\n\n\
          [[bridge]]\nname = \"{phy}\"\n\n\
          [[bridge.port]]\nname = \"up\"\ntype = \"afpacket\"\niface = \"{}\"\n",
-        h1.port_if, vt.port_if
+        h1.port_if, u.remote, u.vni, vt.port_if
     );
     let cfg = sb.config("", &body);
     let r = Rvs::start(&sb, &cfg);
-    must(&["ip", "addr", "add", "172.31.20.1/24", "dev", &phy]);
+    must(&["ip", "addr", "add", &under(u.local), "dev", &phy, "nodad"]);
     must(&["ip", "link", "set", &phy, "up"]);
     wait_for(
         &r,
         &["tnl/route/show"],
-        &format!("Cached: 172.31.20.0/24 dev {phy} SRC 172.31.20.1 local"),
+        &format!(" dev {phy} SRC {} local", u.local),
     );
     assert!(r
         .ctl(&["tnl/ports/show"])
         .contains("vxlan_sys_4789 (4789) ref_cnt=1"));
 
     assert!(
-        lab.ping_until(&h1, "10.250.20.2", Duration::from_secs(8)),
+        lab.ping_until(&h1, &ov(2), Duration::from_secs(8)),
         "h1 cannot reach the kernel VTEP's overlay address:\n{}",
         r.stderr()
     );
-    let back = lab.try_exec(
-        &vt.ns,
-        &["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.250.20.1"],
-    );
+    let back = lab.try_exec(&vt.ns, &["ping", "-c", "3", "-i", "0.2", "-W", "1", &ov(1)]);
     assert!(
         back.status.success(),
         "VTEP -> h1: {}",
@@ -201,51 +236,97 @@ fn vxlan_interoperates_with_a_linux_kernel_vtep() {
     let arp = r.ctl(&["tnl/arp/show"]);
     assert!(
         arp.lines()
-            .any(|l| l.starts_with("172.31.20.2 ") && l.contains(&vt.mac)),
+            .any(|l| l.starts_with(&format!("{} ", u.remote)) && l.contains(&vt.mac)),
         "{arp}"
     );
     let flows = r.ctl(&["dpctl/dump-flows"]);
     assert!(flows.contains("tnl_push(tnl_port("), "{flows}");
     assert!(
-        flows.contains("vxlan(flags=0x8000000,vni=0x1388)"),
+        flows.contains(&format!("vxlan(flags=0x8000000,vni={:#x})", u.vni)),
         "{flows}"
     );
     assert!(flows.contains("actions:tnl_pop("), "{flows}");
-    assert!(
-        flows.contains("tunnel(tun_id=0x1388,src=172.31.20.2,dst=172.31.20.1)"),
-        "{flows}"
+    let tun = if v6 {
+        format!(
+            "tunnel(tun_id={:#x},ipv6_src={},ipv6_dst={})",
+            u.vni, u.remote, u.local
+        )
+    } else {
+        format!(
+            "tunnel(tun_id={:#x},src={},dst={})",
+            u.vni, u.remote, u.local
+        )
+    };
+    assert!(flows.contains(&tun), "{tun} not in\n{flows}");
+
+    let up = iperf(&mut lab, &vt.ns, &h1.ns, &ov(2), "5401");
+    let down = iperf(&mut lab, &h1.ns, &vt.ns, &ov(1), "5402");
+    eprintln!(
+        "VXLAN over IPv{} through rvs: h1 -> VTEP {up:.0} Mbit/s, VTEP -> h1 {down:.0} Mbit/s",
+        if v6 { 6 } else { 4 }
     );
 
-    let up = iperf(&mut lab, &vt.ns, &h1.ns, "10.250.20.2", "5401");
-    let down = iperf(&mut lab, &h1.ns, &vt.ns, "10.250.20.1", "5402");
-    eprintln!("VXLAN through rvs: h1 -> VTEP {up:.0} Mbit/s, VTEP -> h1 {down:.0} Mbit/s");
-
     if have("tshark") && have("tcpdump") {
+        let outer = if v6 { "ipv6.src" } else { "ip.src" };
+        let fields = ["vxlan.vni", outer, "ip.src", "eth.src"];
         let lines = wire_fields(
             &mut lab,
             &sb,
             &vt.ns,
             "eth0",
             "udp port 4789",
-            &["vxlan.vni", "ip.src", "eth.src"],
+            &fields,
             |lab| {
-                let _ = lab.ping(&h1, "10.250.20.2", 3);
+                let _ = lab.ping(&h1, &ov(2), 2);
             },
         );
-        // VNI 5000, outer source 172.31.20.1, inner frames from h1 (the
-        // second Ethernet source).
+        // The VNI, rvs's outer source, h1's inner source address and MAC
+        // (the second Ethernet source).
+        let vni = u.vni.to_string();
+        let inner = ov(1);
         let from_h1: Vec<&Vec<String>> = lines
             .iter()
-            .filter(|l| l.len() >= 5 && l[..3] == ["5000", "172.31.20.1", "10.250.20.1"])
+            .filter(|l| {
+                l.first() == Some(&vni) && l.contains(&u.local.to_string()) && l.contains(&inner)
+            })
             .collect();
         assert!(
             !from_h1.is_empty(),
             "tshark saw no VXLAN from rvs: {lines:#?}"
         );
-        assert!(from_h1.iter().all(|l| l[4] == h1.mac), "{lines:#?}");
+        assert!(
+            from_h1.iter().all(|l| l.last() == Some(&h1.mac)),
+            "{lines:#?}"
+        );
     } else {
         eprintln!("note: tshark not installed, wire decode not checked");
     }
+}
+
+#[test]
+fn vxlan_interoperates_with_a_linux_kernel_vtep() {
+    vxlan_with_a_kernel_vtep(Underlay {
+        letter: 't',
+        local: "172.31.20.1",
+        remote: "172.31.20.2",
+        plen: 24,
+        vni: 5000,
+        net: 20,
+        mtu: "1450",
+    });
+}
+
+#[test]
+fn vxlan_over_an_ipv6_underlay_with_a_linux_kernel_vtep() {
+    vxlan_with_a_kernel_vtep(Underlay {
+        letter: 'v',
+        local: "fd31:22::1",
+        remote: "fd31:22::2",
+        plen: 64,
+        vni: 6000,
+        net: 22,
+        mtu: "1430",
+    });
 }
 
 #[test]
@@ -311,7 +392,7 @@ fn geneve_between_two_rvs_switches() {
             "udp port 6081",
             &["geneve.vni", "ip.src"],
             |lab| {
-                let _ = lab.ping(&ha, "10.250.21.2", 3);
+                let _ = lab.ping(&ha, "10.250.21.2", 2);
             },
         );
         assert!(

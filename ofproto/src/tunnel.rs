@@ -12,10 +12,10 @@
 //! `in_port` = the vport and the tunnel metadata filled, which picks the
 //! tunnel port by remote IP, local IP and key.
 //!
-//! IPv4 underlays only (an IPv6 `remote_ip` is refused by the config).
-//! Route lookups are longest-prefix over a short list (a few routes per
-//! host; a linear scan beats a trie at that size). Nothing here reads a
-//! clock or does I/O.
+//! IPv4 and IPv6 underlays. Route lookups are longest-prefix over a short
+//! list (a few routes per host; a linear scan beats a trie at that size),
+//! within the destination's address family. Nothing here reads a clock or
+//! does I/O.
 //!
 //! # Thread safety
 //! Plain data; the bridge layer keeps the tables behind mutexes taken by
@@ -24,13 +24,13 @@
 use dpif_netdev::actions::TunnelType;
 use dpif_netdev::key::FlowKey;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Where a tunnel sends to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Remote {
     /// A fixed remote endpoint.
-    Ip(Ipv4Addr),
+    Ip(IpAddr),
     /// `remote_ip=flow`: the flow's `tun_dst` (set with `set_field`).
     Flow,
 }
@@ -54,7 +54,7 @@ pub struct TunnelSpec {
     /// `local_ip`: the source address of encapsulated packets, and the
     /// only destination decapsulated packets may have (None: the route's
     /// source; any local address).
-    pub local_ip: Option<Ipv4Addr>,
+    pub local_ip: Option<IpAddr>,
     /// `key`.
     pub key: TunKey,
     /// `dst_port`.
@@ -84,7 +84,7 @@ impl TunnelSpec {
     pub fn claims(&self, k: &FlowKey) -> Option<u8> {
         let mut rank = 0;
         match self.remote {
-            Remote::Ip(ip) if u32::from(ip) == k.tun_ipv4_src => rank += 2,
+            Remote::Ip(ip) if ip == tun_src(k) => rank += 2,
             Remote::Ip(_) => return None,
             Remote::Flow => {}
         }
@@ -94,11 +94,30 @@ impl TunnelSpec {
             TunKey::Flow => {}
         }
         if let Some(l) = self.local_ip {
-            if u32::from(l) != k.tun_ipv4_dst {
+            if l != tun_dst(k) {
                 return None;
             }
         }
         Some(rank)
+    }
+}
+
+/// A decapsulated packet's outer source address (IPv6 when the key has
+/// one).
+pub fn tun_src(k: &FlowKey) -> IpAddr {
+    if k.tun_ipv6_src != [0; 16] {
+        IpAddr::from(k.tun_ipv6_src)
+    } else {
+        IpAddr::from(k.tun_ipv4_src.to_be_bytes())
+    }
+}
+
+/// A decapsulated packet's outer destination address.
+pub fn tun_dst(k: &FlowKey) -> IpAddr {
+    if k.tun_ipv6_dst != [0; 16] {
+        IpAddr::from(k.tun_ipv6_dst)
+    } else {
+        IpAddr::from(k.tun_ipv4_dst.to_be_bytes())
     }
 }
 
@@ -114,32 +133,48 @@ pub enum RouteOrigin {
 /// One underlay route.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
-    /// Prefix.
-    pub prefix: Ipv4Addr,
-    /// Prefix length.
+    /// Prefix (IPv4 or IPv6).
+    pub prefix: IpAddr,
+    /// Prefix length (at most 32 or 128).
     pub len: u8,
     /// Bridge whose internal port the route leaves by.
     pub bridge: String,
-    /// Gateway (None: directly connected).
-    pub gateway: Option<Ipv4Addr>,
-    /// Source address for encapsulated packets.
-    pub src: Option<Ipv4Addr>,
+    /// Gateway (None: directly connected), of the prefix's family.
+    pub gateway: Option<IpAddr>,
+    /// Source address for encapsulated packets, of the prefix's family.
+    pub src: Option<IpAddr>,
     /// Origin.
     pub origin: RouteOrigin,
 }
 
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - len.min(32))
+/// `ip` with every bit past `len` cleared (IPv4 addresses as the low 32
+/// bits).
+fn masked(ip: IpAddr, len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len.min(32))
+            };
+            IpAddr::from((u32::from(a) & m).to_be_bytes())
+        }
+        IpAddr::V6(a) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len.min(128))
+            };
+            IpAddr::from((u128::from(a) & m).to_be_bytes())
+        }
     }
 }
 
 impl Route {
-    /// Whether `ip` is in the prefix.
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & mask(self.len) == u32::from(self.prefix) & mask(self.len)
+    /// Whether `ip` is in the prefix (never across address families).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.prefix.is_ipv4()
+            && masked(ip, self.len) == masked(self.prefix, self.len)
     }
 }
 
@@ -152,8 +187,10 @@ pub struct RouteTable {
 impl RouteTable {
     /// Adds (or replaces, same prefix and origin) a route.
     pub fn add(&mut self, r: Route) {
-        let p = Ipv4Addr::from(u32::from(r.prefix) & mask(r.len));
-        let r = Route { prefix: p, ..r };
+        let r = Route {
+            prefix: masked(r.prefix, r.len),
+            ..r
+        };
         self.routes
             .retain(|o| !(o.prefix == r.prefix && o.len == r.len && o.origin == r.origin));
         self.routes.push(r);
@@ -168,7 +205,7 @@ impl RouteTable {
     }
 
     /// The longest-prefix route to `ip` (user routes win ties).
-    pub fn lookup(&self, ip: Ipv4Addr) -> Option<&Route> {
+    pub fn lookup(&self, ip: IpAddr) -> Option<&Route> {
         self.routes
             .iter()
             .filter(|r| r.contains(ip))
@@ -178,7 +215,14 @@ impl RouteTable {
     /// Every route, longest prefix first.
     pub fn routes(&self) -> Vec<&Route> {
         let mut v: Vec<&Route> = self.routes.iter().collect();
-        v.sort_by(|a, b| (b.len, b.origin, a.prefix).cmp(&(a.len, a.origin, b.prefix)));
+        v.sort_by(|a, b| {
+            (a.prefix.is_ipv6(), b.len, b.origin, a.prefix).cmp(&(
+                b.prefix.is_ipv6(),
+                a.len,
+                a.origin,
+                b.prefix,
+            ))
+        });
         v
     }
 }
@@ -197,12 +241,12 @@ pub struct Neighbor {
 /// The neighbor (ARP) table of the underlay.
 #[derive(Clone, Debug, Default)]
 pub struct NeighTable {
-    map: BTreeMap<Ipv4Addr, Neighbor>,
+    map: BTreeMap<IpAddr, Neighbor>,
 }
 
 impl NeighTable {
     /// Records what an ARP packet said; returns whether the table changed.
-    pub fn snoop(&mut self, ip: Ipv4Addr, mac: [u8; 6], bridge: &str) -> bool {
+    pub fn snoop(&mut self, ip: IpAddr, mac: [u8; 6], bridge: &str) -> bool {
         if ip.is_unspecified() || mac == [0; 6] || mac[0] & 1 != 0 {
             return false;
         }
@@ -223,7 +267,7 @@ impl NeighTable {
     }
 
     /// `tnl/arp/set`.
-    pub fn set(&mut self, ip: Ipv4Addr, mac: [u8; 6], bridge: &str) {
+    pub fn set(&mut self, ip: IpAddr, mac: [u8; 6], bridge: &str) {
         self.map.insert(
             ip,
             Neighbor {
@@ -235,7 +279,7 @@ impl NeighTable {
     }
 
     /// The MAC of `ip`.
-    pub fn lookup(&self, ip: Ipv4Addr) -> Option<[u8; 6]> {
+    pub fn lookup(&self, ip: IpAddr) -> Option<[u8; 6]> {
         self.map.get(&ip).map(|n| n.mac)
     }
 
@@ -247,7 +291,7 @@ impl NeighTable {
     }
 
     /// Every entry, by address.
-    pub fn entries(&self) -> impl Iterator<Item = (&Ipv4Addr, &Neighbor)> {
+    pub fn entries(&self) -> impl Iterator<Item = (&IpAddr, &Neighbor)> {
         self.map.iter()
     }
 }
@@ -256,7 +300,7 @@ impl NeighTable {
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> Ipv4Addr {
+    fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
@@ -316,8 +360,9 @@ mod tests {
             df: true,
             csum: false,
         };
+        let v4 = |s: &str| s.parse::<std::net::Ipv4Addr>().map(u32::from).unwrap();
         let mut k = FlowKey::ZERO;
-        k.tun_ipv4_src = u32::from(ip("172.31.0.2"));
+        k.tun_ipv4_src = v4("172.31.0.2");
         k.tun_id = 5000;
         let exact = spec(Remote::Ip(ip("172.31.0.2")), TunKey::Fixed(5000));
         let any_key = spec(Remote::Ip(ip("172.31.0.2")), TunKey::Flow);
@@ -333,7 +378,31 @@ mod tests {
         local.local_ip = Some(ip("172.31.0.1"));
         k.tun_id = 5000;
         assert_eq!(local.claims(&k), None);
-        k.tun_ipv4_dst = u32::from(ip("172.31.0.1"));
+        k.tun_ipv4_dst = v4("172.31.0.1");
         assert_eq!(local.claims(&k), Some(3));
+        // IPv6 outer addresses.
+        let mut six = exact.clone();
+        six.remote = Remote::Ip(ip("fd31::2"));
+        assert_eq!(six.claims(&k), None);
+        let mut k6 = FlowKey::ZERO;
+        k6.tun_ipv6_src = "fd31::2".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        k6.tun_id = 5000;
+        assert_eq!(six.claims(&k6), Some(3));
+    }
+
+    #[test]
+    fn ipv6_routes_stay_in_their_family() {
+        let mut t = RouteTable::default();
+        t.add(route("0.0.0.0", 0, RouteOrigin::User, "v4"));
+        t.add(route("fd31::", 64, RouteOrigin::User, "v6"));
+        t.add(route("::", 0, RouteOrigin::User, "v6-default"));
+        assert_eq!(t.lookup(ip("fd31::9")).unwrap().bridge, "v6");
+        assert_eq!(t.lookup(ip("fd32::9")).unwrap().bridge, "v6-default");
+        assert_eq!(t.lookup(ip("10.0.0.1")).unwrap().bridge, "v4");
+        t.add(route("fd31::1234", 64, RouteOrigin::Cached, "c"));
+        assert_eq!(
+            t.routes().iter().find(|r| r.bridge == "c").unwrap().prefix,
+            ip("fd31::")
+        );
     }
 }
