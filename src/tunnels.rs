@@ -126,7 +126,7 @@ impl TunnelState {
     /// Whether some route leaves through bridge `b` or it has addresses:
     /// it carries tunnel packets, so it snoops ARP and decapsulates.
     fn is_underlay(&self, b: &str) -> bool {
-        lock(&self.routes).routes().iter().any(|r| r.bridge == b)
+        lock(&self.routes).iter().any(|r| r.bridge == b)
             || lock(&self.local_addrs)
                 .get(b)
                 .is_some_and(|v| !v.is_empty())
@@ -140,11 +140,7 @@ impl TunnelState {
         {
             return true;
         }
-        if lock(&self.routes)
-            .routes()
-            .iter()
-            .any(|r| r.src == Some(ip))
-        {
+        if lock(&self.routes).iter().any(|r| r.src == Some(ip)) {
             return true;
         }
         bridges.bridges.iter().any(|b| {

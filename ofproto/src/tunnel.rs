@@ -212,6 +212,11 @@ impl RouteTable {
             .max_by_key(|r| (r.len, r.origin))
     }
 
+    /// Every route, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter()
+    }
+
     /// Every route, longest prefix first.
     pub fn routes(&self) -> Vec<&Route> {
         let mut v: Vec<&Route> = self.routes.iter().collect();
