@@ -9,6 +9,7 @@ mod bridge;
 mod commands;
 mod config;
 mod ctl;
+mod dpdk_port;
 
 mod replay;
 mod run;

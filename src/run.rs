@@ -130,6 +130,18 @@ fn build(
                         let (rx, tx, _end) = ring_port(&p.name, 4096, stats.clone());
                         (vec![rx], false, tx)
                     }
+                    PortKind::Dpdk { .. } => {
+                        let n_pmds = cfg.pmd.cores.len();
+                        let (rx, tx) = crate::dpdk_port::open(
+                            &cfg.dpdk,
+                            &p.name,
+                            &p.kind,
+                            n_pmds,
+                            stats.clone(),
+                        )
+                        .map_err(perr)?;
+                        (rx, false, tx)
+                    }
                 };
             specs.push(PortSpec {
                 odp,

@@ -316,6 +316,10 @@ impl Datapath {
                 std::thread::Builder::new()
                     .name(format!("pmd-c{:02}", core.unwrap_or(0)))
                     .spawn(move || {
+                        // A DPDK lcore id, so mbuf pools cache for this
+                        // thread (nothing without DPDK).
+                        #[cfg(feature = "dpdk")]
+                        let _eal = crate::dpdk::eal::ThreadRegistration::new();
                         if let (true, Some(c)) = (pin, core) {
                             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                                 tracing::warn!(core = c, "could not pin PMD thread");

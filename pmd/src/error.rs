@@ -38,4 +38,8 @@ pub enum PortError {
         /// What is wrong.
         reason: String,
     },
+    /// A DPDK device could not be attached or set up.
+    #[cfg(feature = "dpdk")]
+    #[error(transparent)]
+    Dpdk(#[from] crate::dpdk::DpdkError),
 }

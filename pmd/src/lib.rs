@@ -4,11 +4,19 @@
 //! ([`revalidator`]) and the datapath that starts them over a set of ports
 //! ([`datapath`]); the port interface ([`port`]) and the pure-Rust port
 //! drivers: pcap files, dummy ports fed by `netdev-dummy/receive`, and
-//! in-memory rings for tests and benchmarks.
+//! in-memory rings for tests and benchmarks; with the `dpdk` feature,
+//! DPDK ethdev ports ([`dpdk`]).
 
 #![deny(missing_docs)]
+// `unsafe` lives only in the DPDK driver (FFI), each block with a
+// `// SAFETY:` comment.
+#![deny(unsafe_code)]
 
 pub mod datapath;
+#[cfg(feature = "dpdk")]
+#[allow(unsafe_code)]
+#[warn(clippy::undocumented_unsafe_blocks)]
+pub mod dpdk;
 pub mod dummy;
 pub mod error;
 pub mod pcap_port;
@@ -23,6 +31,6 @@ pub use datapath::{Datapath, DatapathConfig, DatapathError, PortSpec};
 pub use dummy::{open_dummy, DummyInjector, DummyPort, InjectError};
 pub use error::PortError;
 pub use pcap_port::{open_pcap, read_frames, PcapPort, PcapPortConfig, PcapSink};
-pub use port::{PortStats, RxQueue, TxPort};
+pub use port::{DeviceCounters, PortStats, RxQueue, TxPort};
 pub use ring::{ring_port, ring_wire, RingEnd};
 pub use upcall::{TranslateError, Translation, Translator};
