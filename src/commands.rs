@@ -308,6 +308,31 @@ fn trace_key(b: &Bridge, args: &[String]) -> Result<FlowKey, String> {
     }
 }
 
+/// A port's counters for `dump-ports`: the device's own where it keeps
+/// them (DPDK's `rte_eth_stats`: what reached the wire, plus the drops the
+/// device saw), with the driver's software drops added; the driver's
+/// software counters otherwise.
+fn port_counters(p: &pmd::datapath::PortInfo) -> pmd::DeviceCounters {
+    let sw = p.stats.snapshot();
+    match p.tx.device_stats() {
+        Some(d) => pmd::DeviceCounters {
+            rx_dropped: d.rx_dropped + sw.rx_dropped,
+            tx_dropped: d.tx_dropped + sw.tx_dropped,
+            ..d
+        },
+        None => pmd::DeviceCounters {
+            rx_packets: sw.rx_packets,
+            rx_bytes: sw.rx_bytes,
+            rx_dropped: sw.rx_dropped,
+            rx_errors: 0,
+            tx_packets: sw.tx_packets,
+            tx_bytes: sw.tx_bytes,
+            tx_dropped: sw.tx_dropped,
+            tx_errors: 0,
+        },
+    }
+}
+
 /// PMD and port counters, printed at exit.
 pub fn port_summary(sw: &Switch) -> String {
     let mut s = pmd_stats_text(&sw.dp.pmd_stats());
@@ -594,7 +619,7 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             let mut rows = Vec::new();
             for bp in &b.ports.ports {
                 if let Some(p) = s.dp.ports().iter().find(|p| p.odp == bp.odp) {
-                    rows.push((bp, p.stats.snapshot()));
+                    rows.push((bp, port_counters(p)));
                 }
             }
             if json {
@@ -604,7 +629,9 @@ pub fn build(sw: Arc<Switch>) -> Commands {
                         serde_json::json!({
                             "port": bp.ofport, "name": bp.name,
                             "rx_packets": st.rx_packets, "rx_bytes": st.rx_bytes, "rx_dropped": st.rx_dropped,
+                            "rx_errors": st.rx_errors,
                             "tx_packets": st.tx_packets, "tx_bytes": st.tx_bytes, "tx_dropped": st.tx_dropped,
+                            "tx_errors": st.tx_errors,
                         })
                     })
                     .collect();
@@ -614,13 +641,13 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             for (bp, st) in rows {
                 let _ = writeln!(
                     out,
-                    "  port {:>2}: rx pkts={}, bytes={}, drop={}, errs=0, frame=0, over=0, crc=0",
-                    bp.ofport, st.rx_packets, st.rx_bytes, st.rx_dropped
+                    "  port {:>2}: rx pkts={}, bytes={}, drop={}, errs={}, frame=0, over=0, crc=0",
+                    bp.ofport, st.rx_packets, st.rx_bytes, st.rx_dropped, st.rx_errors
                 );
                 let _ = writeln!(
                     out,
-                    "           tx pkts={}, bytes={}, drop={}, errs=0, coll=0",
-                    st.tx_packets, st.tx_bytes, st.tx_dropped
+                    "           tx pkts={}, bytes={}, drop={}, errs={}, coll=0",
+                    st.tx_packets, st.tx_bytes, st.tx_dropped, st.tx_errors
                 );
             }
             Ok(out)

@@ -693,12 +693,14 @@ impl Validator<'_> {
                 Some("roundrobin") => RxqAssign::RoundRobin,
                 Some("cycles") => RxqAssign::Cycles,
                 Some("group") => RxqAssign::Group,
-                Some(other) => return Err(self.err(
-                    "pmd.rxq_assign",
-                    format!(
+                Some(other) => {
+                    return Err(self.err(
+                        "pmd.rxq_assign",
+                        format!(
                         "unknown assignment \"{other}\" (\"roundrobin\", \"cycles\" or \"group\")"
                     ),
-                )),
+                    ))
+                }
             },
             pmd_auto_lb: raw.pmd_auto_lb.unwrap_or(d.pmd_auto_lb),
             pmd_auto_lb_interval_ms: self.int(

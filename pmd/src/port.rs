@@ -75,6 +75,8 @@ pub struct DeviceCounters {
     pub tx_packets: u64,
     /// Bytes sent.
     pub tx_bytes: u64,
+    /// Packets dropped on transmit.
+    pub tx_dropped: u64,
     /// Transmit errors.
     pub tx_errors: u64,
 }

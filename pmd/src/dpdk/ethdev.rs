@@ -81,6 +81,9 @@ pub struct EthDev {
     n_rxq: u16,
     n_txq: u16,
     rss: bool,
+    /// Whether the device is recorded in `DEVICES` (set once `open`
+    /// succeeds; a failed `open` tears down under its own lock).
+    registered: bool,
 }
 
 // SAFETY: `device` is only an identifier handed back to DPDK at close,
@@ -186,6 +189,7 @@ impl EthDev {
             n_rxq: setup.n_rxq,
             n_txq: setup.n_txq,
             rss: false,
+            registered: false,
         };
         // From here on, dropping `dev` stops, closes and detaches.
         if setup.n_rxq == 0 || setup.n_rxq > info.max_rx_queues {
@@ -287,6 +291,7 @@ impl EthDev {
         // SAFETY: a started port; failure (unsupported) is harmless.
         unsafe { dpdk_sys::rte_eth_promiscuous_enable(port_id) };
         devices.insert(port_id, port.to_owned());
+        dev.registered = true;
         tracing::info!(port, device = %name, port_id, n_rxq = setup.n_rxq, n_txq = setup.n_txq, rxq_size = nb_rx, txq_size = nb_tx, mtu = setup.mtu, rss = dev.rss, mbufs, "DPDK device started");
         Ok(dev)
     }
@@ -404,7 +409,11 @@ fn libc_eexist() -> i32 {
 
 impl Drop for EthDev {
     fn drop(&mut self) {
-        let mut devices = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
+        // A failed `open` drops its half-made device while holding the
+        // lock already.
+        let mut guard = self
+            .registered
+            .then(|| DEVICES.lock().unwrap_or_else(|e| e.into_inner()));
         // SAFETY: the port id is ours (recorded in DEVICES, or set up by
         // `open` which failed part-way); stop and close accept a port in
         // any state. The device is detached only when no ethdev port of it
@@ -419,7 +428,7 @@ impl Drop for EthDev {
                 }
             }
         }
-        if let Some(d) = devices.as_mut() {
+        if let Some(d) = guard.as_mut().and_then(|g| g.as_mut()) {
             d.remove(&self.port_id);
         }
         if let Some(p) = self.pool.take() {
