@@ -375,9 +375,9 @@ impl EthDev {
             .map(|v| {
                 let name = names
                     .get(v.id as usize)
-                    // SAFETY: DPDK NUL-terminates every name in its
-                    // 64-byte array.
                     .map(|nm| {
+                        // SAFETY: DPDK NUL-terminates every name in its
+                        // 64-byte array.
                         unsafe { CStr::from_ptr(nm.name.as_ptr()) }
                             .to_string_lossy()
                             .into_owned()

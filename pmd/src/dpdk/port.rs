@@ -60,6 +60,9 @@ impl Default for DpdkPortConfig {
     }
 }
 
+/// A DPDK port's receive queues and transmit side.
+pub type DpdkPort = (Vec<Box<dyn RxQueue>>, Arc<DpdkTx>);
+
 /// Opens DPDK port `name` for a datapath of `n_pmds` PMDs: its receive
 /// queues and transmit side. The EAL must be initialised
 /// ([`super::eal_init`]).
@@ -68,7 +71,7 @@ pub fn open_dpdk(
     cfg: &DpdkPortConfig,
     n_pmds: usize,
     stats: Arc<PortStats>,
-) -> Result<(Vec<Box<dyn RxQueue>>, Arc<DpdkTx>), DpdkError> {
+) -> Result<DpdkPort, DpdkError> {
     let n_pmds = n_pmds.clamp(1, u16::MAX as usize) as u16;
     let setup = DeviceSetup {
         n_rxq: cfg.n_rxq,
