@@ -405,19 +405,21 @@ pub fn build(sw: Arc<Switch>) -> Commands {
     c.register(
         "dpif-netdev/pmd-rxq-show",
         "dpif-netdev/pmd-rxq-show",
-        "which receive queues each PMD polls",
+        "which receive queues each PMD polls, with each queue's share of its PMD's cycles since the last assignment",
+        0,
+        0,
+        Box::new(move |_, json| Ok(crate::rxq_commands::rxq_show(&s.dp.pmd_rxqs(), json))),
+    );
+    let s = sw.clone();
+    c.register(
+        "dpif-netdev/pmd-rxq-rebalance",
+        "dpif-netdev/pmd-rxq-rebalance",
+        "reassign receive queues to PMDs now by measured load (pmd.rxq_assign), moving only those that change PMD",
         0,
         0,
         Box::new(move |_, _| {
-            let mut out = String::new();
-            for (core, rxqs) in s.dp.pmd_rxqs() {
-                let _ = writeln!(out, "pmd thread numa_id 0 core_id {}:", core_label(core));
-                let _ = writeln!(out, "  isolated : false");
-                for (port, q) in rxqs {
-                    let _ = writeln!(out, "  port: {port:<16} queue-id: {q:>2} (enabled)");
-                }
-            }
-            Ok(out)
+            let moves = s.dp.rebalance().map_err(|e| e.to_string())?;
+            Ok(crate::rxq_commands::moves_text(&moves))
         }),
     );
     let s = sw.clone();
@@ -452,7 +454,7 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             let mut last = None;
             for (pmd, f) in flows {
                 if last != Some(pmd) {
-                    let core = s.dp.pmd_rxqs().get(pmd).and_then(|p| p.0);
+                    let core = s.dp.pmd_cores().get(pmd).copied().flatten();
                     let _ = writeln!(out, "flow-dump from pmd on cpu core: {}", core_label(core));
                     last = Some(pmd);
                 }

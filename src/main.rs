@@ -13,6 +13,7 @@ mod dpdk_port;
 
 mod replay;
 mod run;
+mod rxq_commands;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

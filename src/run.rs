@@ -214,6 +214,15 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
         max_idle_ms: cfg.pmd.max_idle_ms,
         revalidate_interval_ms: cfg.pmd.revalidate_interval_ms,
         flow_limit: cfg.pmd.flow_limit,
+        rxq_assign: match cfg.pmd.rxq_assign {
+            config::RxqAssign::RoundRobin => pmd::sched::RxqAssign::RoundRobin,
+            config::RxqAssign::Cycles => pmd::sched::RxqAssign::Cycles,
+            config::RxqAssign::Group => pmd::sched::RxqAssign::Group,
+        },
+        auto_lb: cfg.pmd.pmd_auto_lb.then(|| pmd::rxqs::AutoLb {
+            interval_ms: cfg.pmd.pmd_auto_lb_interval_ms,
+            ..pmd::rxqs::AutoLb::default()
+        }),
         ..DatapathConfig::default()
     };
     let exit = Arc::new(AtomicBool::new(false));

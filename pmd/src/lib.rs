@@ -24,6 +24,8 @@ pub mod pmd;
 pub mod port;
 pub mod revalidator;
 pub mod ring;
+pub mod rxqs;
+pub mod sched;
 pub mod stats;
 pub mod upcall;
 
