@@ -30,25 +30,66 @@ pub struct BridgePort {
     pub odp: u32,
 }
 
-/// The ports of one bridge, for translation and flow syntax.
-#[derive(Clone, Debug, Default)]
+/// The ports of one bridge, for translation and flow syntax. Ports are
+/// added and removed at run time (`add-port`, `del-port`), so the list
+/// sits behind a lock; change it inside `Datapath::change_tables`, so
+/// that no translation sees it half-changed and megaflows are
+/// revalidated after.
+#[derive(Debug, Default)]
 pub struct PortMap {
-    /// The ports, in config order.
-    pub ports: Vec<BridgePort>,
+    ports: RwLock<Vec<BridgePort>>,
+}
+
+impl PortMap {
+    /// A map of these ports.
+    pub fn new(ports: Vec<BridgePort>) -> PortMap {
+        PortMap {
+            ports: RwLock::new(ports),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<BridgePort>> {
+        self.ports.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ports, in the order they were added.
+    pub fn list(&self) -> Vec<BridgePort> {
+        self.read().clone()
+    }
+
+    /// Adds a port.
+    pub fn add(&self, p: BridgePort) {
+        self.ports
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p);
+    }
+
+    /// Removes the port called `name`, returning it.
+    pub fn remove(&self, name: &str) -> Option<BridgePort> {
+        let mut v = self.ports.write().unwrap_or_else(|e| e.into_inner());
+        let at = v.iter().position(|p| p.name == name)?;
+        Some(v.remove(at))
+    }
+
+    /// Whether datapath port `odp` is one of these.
+    pub fn has_odp(&self, odp: u32) -> bool {
+        self.read().iter().any(|p| p.odp == odp)
+    }
 }
 
 impl XlatePorts for PortMap {
     fn odp_port(&self, ofport: u32) -> Option<u32> {
-        self.ports
+        self.read()
             .iter()
             .find(|p| p.ofport == ofport)
             .map(|p| p.odp)
     }
     fn ofport(&self, odp: u32) -> Option<u32> {
-        self.ports.iter().find(|p| p.odp == odp).map(|p| p.ofport)
+        self.read().iter().find(|p| p.odp == odp).map(|p| p.ofport)
     }
     fn ofports(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.ports.iter().map(|p| p.ofport).collect();
+        let mut v: Vec<u32> = self.read().iter().map(|p| p.ofport).collect();
         v.sort_unstable();
         v
     }
@@ -56,10 +97,13 @@ impl XlatePorts for PortMap {
 
 impl PortNames for PortMap {
     fn port_by_name(&self, name: &str) -> Option<u32> {
-        self.ports.iter().find(|p| p.name == name).map(|p| p.ofport)
+        self.read()
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.ofport)
     }
     fn port_name(&self, port: u32) -> Option<String> {
-        self.ports
+        self.read()
             .iter()
             .find(|p| p.ofport == port)
             .map(|p| p.name.clone())
@@ -99,9 +143,7 @@ impl Bridges {
 
     /// The bridge owning datapath port `odp`.
     pub fn by_odp(&self, odp: u32) -> Option<&Bridge> {
-        self.bridges
-            .iter()
-            .find(|b| b.ports.ports.iter().any(|p| p.odp == odp))
+        self.bridges.iter().find(|b| b.ports.has_odp(odp))
     }
 
     /// Marks the tables changed (call after every change).

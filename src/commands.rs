@@ -619,8 +619,9 @@ pub fn build(sw: Arc<Switch>) -> Commands {
         Box::new(move |args, json| {
             let b = bridge(&s, &args[0])?;
             let mut rows = Vec::new();
-            for bp in &b.ports.ports {
-                if let Some(p) = s.dp.ports().iter().find(|p| p.odp == bp.odp) {
+            let dp_ports = s.dp.ports();
+            for bp in b.ports.list() {
+                if let Some(p) = dp_ports.iter().find(|p| p.odp == bp.odp) {
                     rows.push((bp, port_counters(p)));
                 }
             }
@@ -670,6 +671,7 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             Ok(out)
         }),
     );
+    crate::port_commands::register(&mut c, &sw);
     let s = sw;
     c.register(
         "exit",

@@ -374,6 +374,62 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     parse_as(text, base_dir, Path::new("<config>"))
 }
 
+/// Parses one port given as `KEY=VALUE` words (`rvs ctl add-port BR
+/// NAME type=dpdk devargs=...`) with the checks and messages of a
+/// `[[bridge.port]]` table; relative paths resolve against `base_dir`.
+/// Values that look like integers or booleans are taken as such. Errors
+/// name the key: `n_rxq: 0 out of range 1-1024`. Without `ofport=`, the
+/// port gets 0 and the caller picks a free number.
+pub fn parse_port_args(name: &str, args: &[String], base_dir: &Path) -> Result<PortConfig, String> {
+    let mut t = toml::Table::new();
+    t.insert("name".into(), toml::Value::String(name.into()));
+    for a in args {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| format!("\"{a}\": expected KEY=VALUE"))?;
+        let v = if let Ok(i) = v.parse::<i64>() {
+            toml::Value::Integer(i)
+        } else if let Ok(b) = v.parse::<bool>() {
+            toml::Value::Boolean(b)
+        } else {
+            toml::Value::String(v.into())
+        };
+        if t.insert(k.into(), v).is_some() {
+            return Err(format!("{k}: given twice"));
+        }
+    }
+    let given_ofport = t.contains_key("ofport");
+    let raw: RawPort = serde_path_to_error::deserialize(toml::Value::Table(t)).map_err(|e| {
+        let key = e.path().to_string();
+        let msg = structural_message(&format!("bridge[0].port[0].{key}"), e.inner().message());
+        format!("{key}: {msg}")
+    })?;
+    let bridge = RawBridge {
+        name: Some("add-port".into()),
+        flows: None,
+        flows_file: None,
+        ports: vec![raw],
+    };
+    let v = Validator {
+        file: Path::new("add-port"),
+        base_dir,
+    };
+    let mut b = v
+        .bridge(0, bridge, &mut HashMap::new())
+        .map_err(|e| match e {
+            ConfigError::Invalid { key, message, .. } => {
+                let key = key.strip_prefix("bridge[0].port[0].").unwrap_or(&key);
+                format!("{key}: {message}")
+            }
+            other => other.to_string(),
+        })?;
+    let mut port = b.ports.remove(0);
+    if !given_ofport {
+        port.ofport = 0;
+    }
+    Ok(port)
+}
+
 // ---------------------------------------------------------------------------
 // The file as written: every key optional, so that this module (not serde)
 // says what is missing, and integers as TOML's i64, so that ranges are
@@ -1505,6 +1561,54 @@ tx_pcap = "/abs/out.pcap"
         assert_eq!(
             err("[pmd]\npmd_auto_lb = 1"),
             "pmd.pmd_auto_lb: expected true or false"
+        );
+    }
+
+    #[test]
+    fn port_from_command_line_words() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let p = parse_port_args(
+            "d9",
+            &args(&["type=dpdk", "devargs=net_null0,no-rx=1", "n_rxq=2"]),
+            base(),
+        )
+        .unwrap();
+        assert_eq!(p.name, "d9");
+        assert_eq!(p.ofport, 0);
+        assert!(
+            matches!(p.kind, PortKind::Dpdk { n_rxq: 2, ref devargs, .. } if devargs == "net_null0,no-rx=1")
+        );
+        let p = parse_port_args(
+            "p",
+            &args(&["type=pcap", "rx_pcap=in.pcap", "ofport=7"]),
+            base(),
+        )
+        .unwrap();
+        assert_eq!(p.ofport, 7);
+        assert!(
+            matches!(p.kind, PortKind::Pcap { rx_pcap: Some(ref r), .. } if r == Path::new("/etc/rvs/in.pcap"))
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk", "devargs=x", "n_rxq=0"]), base())
+                .unwrap_err(),
+            "n_rxq: 0 out of range 1-1024"
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk"]), base()).unwrap_err(),
+            "devargs: required key is missing (a PCI address or a vdev such as \"net_pcap0,rx_pcap=in.pcap\")"
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk", "devarg=x"]), base()).unwrap_err(),
+            "devarg: unknown key"
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk", "devargs"]), base()).unwrap_err(),
+            "\"devargs\": expected KEY=VALUE"
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk", "devargs=1", "devargs=2"]), base())
+                .unwrap_err(),
+            "devargs: given twice"
         );
     }
 }

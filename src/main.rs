@@ -11,6 +11,7 @@ mod config;
 mod ctl;
 mod dpdk_port;
 
+mod port_commands;
 mod replay;
 mod run;
 mod rxq_commands;

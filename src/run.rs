@@ -63,6 +63,14 @@ pub struct Switch {
     pub dummies: HashMap<String, DummyInjector>,
     /// Set to stop the switch.
     pub exit: Arc<AtomicBool>,
+    /// The config it started from (`add-port` opens ports with its
+    /// `[dpdk]` and `[pmd]` settings).
+    pub config: Config,
+    /// Directory relative paths in `add-port` resolve against (the
+    /// config file's).
+    pub base_dir: PathBuf,
+    /// Serialises `add-port` and `del-port`.
+    pub port_changes: std::sync::Mutex<()>,
 }
 
 /// Parses a bridge's initial flows, all or nothing; errors name the config
@@ -95,7 +103,7 @@ fn build(
     let mut dummies = HashMap::new();
     let mut odp = 1u32;
     for (bi, b) in cfg.bridges.iter().enumerate() {
-        let mut map = PortMap::default();
+        let mut map = Vec::new();
         for p in &b.ports {
             let stats = Arc::new(PortStats::default());
             let perr = |source| RunError::Port {
@@ -104,45 +112,8 @@ fn build(
                 source,
             };
             tracing::debug!(bridge = %b.name, port = %p.name, kind = p.kind.type_name(), "opening port");
-            let (rxqs, finite, tx): (Vec<Box<dyn pmd::RxQueue>>, bool, Arc<dyn pmd::TxPort>) =
-                match &p.kind {
-                    PortKind::Pcap {
-                        rx_pcap,
-                        tx_pcap,
-                        looping,
-                    } => {
-                        let pc = PcapPortConfig {
-                            rx_pcap: rx_pcap.clone(),
-                            tx_pcap: tx_pcap.clone(),
-                            looping: *looping,
-                        };
-                        let (rx, tx) = open_pcap(&p.name, &pc, stats.clone()).map_err(perr)?;
-                        let finite = rx.is_some() && !*looping;
-                        (rx.into_iter().collect(), finite, tx)
-                    }
-                    PortKind::Dummy { tx_pcap } => {
-                        let (rx, tx, inj) =
-                            open_dummy(&p.name, tx_pcap.as_deref(), stats.clone()).map_err(perr)?;
-                        dummies.insert(p.name.clone(), inj);
-                        (vec![rx], false, tx)
-                    }
-                    PortKind::Ring => {
-                        let (rx, tx, _end) = ring_port(&p.name, 4096, stats.clone());
-                        (vec![rx], false, tx)
-                    }
-                    PortKind::Dpdk { .. } => {
-                        let n_pmds = cfg.pmd.cores.len();
-                        let (rx, tx) = crate::dpdk_port::open(
-                            &cfg.dpdk,
-                            &p.name,
-                            &p.kind,
-                            n_pmds,
-                            stats.clone(),
-                        )
-                        .map_err(perr)?;
-                        (rx, false, tx)
-                    }
-                };
+            let (rxqs, finite, tx) =
+                open_port(cfg, &p.name, &p.kind, &stats, &mut dummies).map_err(perr)?;
             specs.push(PortSpec {
                 odp,
                 name: p.name.clone(),
@@ -151,13 +122,14 @@ fn build(
                 tx,
                 stats,
             });
-            map.ports.push(BridgePort {
+            map.push(BridgePort {
                 name: p.name.clone(),
                 ofport: p.ofport,
                 odp,
             });
             odp += 1;
         }
+        let map = PortMap::new(map);
         let mods = initial_flows(bi, b, &map)?;
         let mut tables = Tables::new();
         tables
@@ -170,6 +142,51 @@ fn build(
         });
     }
     Ok((specs, bridges, dummies))
+}
+
+/// What an opened port gives the datapath: receive queues, whether they
+/// end (non-looping capture), and the transmit side.
+pub type OpenedPort = (Vec<Box<dyn pmd::RxQueue>>, bool, Arc<dyn pmd::TxPort>);
+
+/// Opens one port of type `kind` (at startup, or by `add-port`); dummy
+/// ports' injectors go into `dummies`.
+pub fn open_port(
+    cfg: &Config,
+    name: &str,
+    kind: &PortKind,
+    stats: &Arc<PortStats>,
+    dummies: &mut HashMap<String, DummyInjector>,
+) -> Result<OpenedPort, pmd::PortError> {
+    Ok(match kind {
+        PortKind::Pcap {
+            rx_pcap,
+            tx_pcap,
+            looping,
+        } => {
+            let pc = PcapPortConfig {
+                rx_pcap: rx_pcap.clone(),
+                tx_pcap: tx_pcap.clone(),
+                looping: *looping,
+            };
+            let (rx, tx) = open_pcap(name, &pc, stats.clone())?;
+            let finite = rx.is_some() && !*looping;
+            (rx.into_iter().collect(), finite, tx)
+        }
+        PortKind::Dummy { tx_pcap } => {
+            let (rx, tx, inj) = open_dummy(name, tx_pcap.as_deref(), stats.clone())?;
+            dummies.insert(name.to_string(), inj);
+            (vec![rx], false, tx)
+        }
+        PortKind::Ring => {
+            let (rx, tx, _end) = ring_port(name, 4096, stats.clone());
+            (vec![rx], false, tx)
+        }
+        PortKind::Dpdk { .. } => {
+            let n_pmds = cfg.pmd.cores.len();
+            let (rx, tx) = crate::dpdk_port::open(&cfg.dpdk, name, kind, n_pmds, stats.clone())?;
+            (rx, false, tx)
+        }
+    })
 }
 
 /// Removes OpenFlow rules whose idle or hard timeout has passed (idle
@@ -236,6 +253,9 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
         bridges,
         dummies,
         exit: exit.clone(),
+        base_dir: config_path.parent().unwrap_or(Path::new("")).to_path_buf(),
+        config: cfg,
+        port_changes: std::sync::Mutex::new(()),
     });
     let socket: PathBuf = server.path().to_path_buf();
     tracing::info!(

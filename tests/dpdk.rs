@@ -233,3 +233,226 @@ fn failed_eal_init_points_at_hugepages_md() {
     assert!(err.contains("--no-such-eal-option"), "{err}");
     assert!(err.contains("see hugepages.md"), "{err}");
 }
+
+/// `tx_packets` of `ofport` (from the device, `dump-ports --json`).
+fn tx_of(r: &Rvs, ofport: u64) -> u64 {
+    r.port_counts("br0", ofport).1
+}
+
+/// Waits (10 s at most) until `f` holds.
+#[track_caller]
+fn wait_until(what: &str, r: &Rvs, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} within 10 s:\n{}",
+            r.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ports_added_and_removed_while_traffic_flows() {
+    // Plan: d1 replays one frame forever into d2 (net_null) and port 3,
+    // which does not exist yet. While d2's counter keeps rising, add d3
+    // (a net_pcap writer) at run time, see it transmit, read its
+    // extended statistics, remove it (the capture is closed and holds
+    // only the input frame), check that bad devargs and unknown ports are
+    // refused without disturbing d2, and re-attach the same vdev name.
+    let sb = Sandbox::new("dpdk-hotplug");
+    let frame = udp(2, 1234, 53, 64);
+    let inp = sb.write_pcap("in.pcap", std::slice::from_ref(&frame));
+    let out3 = sb.path("out3.pcap");
+    let cfg = config(
+        &sb,
+        "[0]",
+        &bridge(
+            &["in_port=1,actions=output:2,output:3"],
+            &[
+                dpdk_port(
+                    "d1",
+                    1,
+                    &format!("net_pcap0,rx_pcap={},infinite_rx=1", inp.display()),
+                    "",
+                ),
+                dpdk_port("d2", 2, "net_null0,no-rx=1", ""),
+            ],
+        ),
+    );
+    let mut r = Rvs::start(&sb, &cfg);
+    // d2 must keep sending through every change below.
+    let mut last = 0;
+    let mut still_flowing = |r: &Rvs| {
+        let mut now = tx_of(r, 2);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while now <= last {
+            assert!(
+                Instant::now() < deadline,
+                "d2 stopped sending:\n{}",
+                r.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+            now = tx_of(r, 2);
+        }
+        last = now;
+    };
+    still_flowing(&r);
+
+    r.ctl(&[
+        "add-port",
+        "br0",
+        "d3",
+        "type=dpdk",
+        &format!("devargs=net_pcap2,tx_pcap={}", out3.display()),
+        "ofport=3",
+    ]);
+    still_flowing(&r);
+    wait_until("d3 transmits", &r, || tx_of(&r, 3) > 100);
+    let xs = r.ctl(&["--json", "dpdk/get-xstats", "d3"]);
+    let xs: serde_json::Value = serde_json::from_str(&xs).unwrap();
+    assert!(xs["tx_good_packets"].as_u64().unwrap() > 100, "{xs}");
+    assert!(r
+        .ctl(&["dpdk/get-xstats", "d1"])
+        .contains("rx_good_packets: "));
+
+    r.ctl(&["del-port", "br0", "d3"]);
+    still_flowing(&r);
+    let ports = r.ctl(&["--json", "dump-ports", "br0"]);
+    assert!(!ports.contains("\"d3\""), "{ports}");
+    let written = read_pcap(&out3);
+    assert!(written.len() > 100);
+    assert!(
+        written.iter().all(|f| *f == frame),
+        "d3 wrote only the input frame"
+    );
+
+    let e = r.ctl_err(&[
+        "add-port",
+        "br0",
+        "d4",
+        "type=dpdk",
+        "devargs=net_nosuchdriver0",
+    ]);
+    assert!(
+        e.contains("port d4: devargs \"net_nosuchdriver0\": cannot attach the device"),
+        "{e}"
+    );
+    let e = r.ctl_err(&["add-port", "br0", "d4", "type=dpdk", "devargs=x", "n_rxq=0"]);
+    assert!(e.contains("n_rxq: 0 out of range 1-1024"), "{e}");
+    let e = r.ctl_err(&["del-port", "br0", "nosuch"]);
+    assert!(e.contains("nosuch: no such port on bridge br0"), "{e}");
+    let e = r.ctl_err(&["dpdk/get-xstats", "nosuch"]);
+    assert!(e.contains("nosuch: no such port"), "{e}");
+    still_flowing(&r);
+
+    // The vdev was detached: the same name attaches again.
+    let out3b = sb.path("out3b.pcap");
+    r.ctl(&[
+        "add-port",
+        "br0",
+        "d3",
+        "type=dpdk",
+        &format!("devargs=net_pcap2,tx_pcap={}", out3b.display()),
+    ]);
+    wait_until("re-added d3 transmits", &r, || tx_of(&r, 3) > 0);
+    still_flowing(&r);
+    r.exit();
+}
+
+/// Per PMD (in core order), the ports whose queues it polls.
+fn rxq_layout(r: &Rvs) -> Vec<Vec<String>> {
+    let v: serde_json::Value =
+        serde_json::from_str(&r.ctl(&["--json", "dpif-netdev/pmd-rxq-show"])).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let mut ports: Vec<String> = p["rxqs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|q| q["port"].as_str().unwrap().to_string())
+                .collect();
+            ports.sort();
+            ports
+        })
+        .collect()
+}
+
+/// Two busy inputs (`busyA`, `busyB`) and an idle one, laid out so that
+/// round robin order puts both busy queues on the first PMD.
+fn unbalanced(sb: &Sandbox, pmd_extra: &str) -> std::path::PathBuf {
+    let inp = sb.write_pcap("in.pcap", &[udp(2, 1, 2, 64)]);
+    let busy = |n: u32| format!("net_pcap{n},rx_pcap={},infinite_rx=1", inp.display());
+    config(
+        sb,
+        &format!("[0, 1]\n{pmd_extra}"),
+        &bridge(
+            &["in_port=4,actions=drop", "actions=output:4"],
+            &[
+                dpdk_port("busyA", 1, &busy(0), ""),
+                dpdk_port("idle", 2, "net_null0,no-rx=1", ""),
+                dpdk_port("busyB", 3, &busy(1), ""),
+                dpdk_port("sink", 4, "net_null1,no-rx=1", ""),
+            ],
+        ),
+    )
+}
+
+#[test]
+fn rebalance_moves_a_busy_queue_and_usage_is_shown() {
+    let sb = Sandbox::new("dpdk-rebalance");
+    let cfg = unbalanced(&sb, "rxq_assign = \"cycles\"");
+    let mut r = Rvs::start(&sb, &cfg);
+    assert_eq!(
+        rxq_layout(&r),
+        [vec!["busyA", "busyB"], vec!["idle", "sink"]],
+        "round robin order at start"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    let text = r.ctl(&["dpif-netdev/pmd-rxq-show"]);
+    let usage = |port: &str| -> f64 {
+        let l = text.lines().find(|l| l.contains(port)).unwrap();
+        l.split("pmd usage:")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(usage("busyA") > 10.0 && usage("busyB") > 10.0, "{text}");
+    assert!(usage("idle") < 1.0, "{text}");
+    let moved = r.ctl(&["dpif-netdev/pmd-rxq-rebalance"]);
+    assert!(moved.contains("core 0 -> core 1"), "{moved}");
+    let layout = rxq_layout(&r);
+    assert!(
+        layout
+            .iter()
+            .all(|p| p.iter().filter(|q| q.starts_with("busy")).count() == 1),
+        "one busy queue per PMD after rebalance: {layout:?}"
+    );
+    // Traffic still flows from both busy ports.
+    let before = tx_of(&r, 4);
+    wait_until("sink keeps sending", &r, || tx_of(&r, 4) > before + 1000);
+    r.exit();
+}
+
+#[test]
+fn auto_lb_spreads_busy_queues_by_itself() {
+    let sb = Sandbox::new("dpdk-auto-lb");
+    let cfg = unbalanced(
+        &sb,
+        "rxq_assign = \"group\"\npmd_auto_lb = true\npmd_auto_lb_interval_ms = 300",
+    );
+    let mut r = Rvs::start(&sb, &cfg);
+    wait_until("auto-lb moves a busy queue", &r, || {
+        rxq_layout(&r)
+            .iter()
+            .all(|p| p.iter().filter(|q| q.starts_with("busy")).count() == 1)
+    });
+    r.exit();
+}

@@ -33,6 +33,9 @@ pub struct DeviceSetup {
     pub n_rxq: u16,
     /// Transmit queues.
     pub n_txq: u16,
+    /// Whether `n_txq` was asked for explicitly: when not, it is cut to
+    /// what the device has (PMDs then share queues under a lock).
+    pub n_txq_explicit: bool,
     /// Receive descriptors per queue.
     pub rxq_size: u16,
     /// Transmit descriptors per queue.
@@ -201,12 +204,17 @@ impl EthDev {
                 ),
             });
         }
-        if setup.n_txq == 0 || setup.n_txq > info.max_tx_queues {
+        if !setup.n_txq_explicit && setup.n_txq > info.max_tx_queues && info.max_tx_queues > 0 {
+            tracing::info!(device = %name, pmds = setup.n_txq, txqs = info.max_tx_queues, "fewer transmit queues than PMDs: PMDs share them under a lock");
+            dev.n_txq = info.max_tx_queues;
+        }
+        let n_txq = dev.n_txq;
+        if n_txq == 0 || n_txq > info.max_tx_queues {
             return Err(DpdkError::Setting {
                 key: "n_txq",
                 reason: format!(
                     "{} transmit queues asked; device {name} has 1 to {}",
-                    setup.n_txq, info.max_tx_queues
+                    n_txq, info.max_tx_queues
                 ),
             });
         }
@@ -235,8 +243,7 @@ impl EthDev {
         }
         conf.rxmode.mtu = setup.mtu as u32;
         // SAFETY: valid port id, queue counts checked, conf fully built.
-        let r =
-            unsafe { dpdk_sys::rte_eth_dev_configure(port_id, setup.n_rxq, setup.n_txq, &conf) };
+        let r = unsafe { dpdk_sys::rte_eth_dev_configure(port_id, setup.n_rxq, n_txq, &conf) };
         if r != 0 {
             return Err(dev_err("rte_eth_dev_configure", r));
         }
@@ -249,8 +256,7 @@ impl EthDev {
         }
         // SAFETY: valid port id.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(port_id) };
-        let mbufs =
-            setup.n_rxq as u32 * nb_rx as u32 + setup.n_txq as u32 * nb_tx as u32 + extra_mbufs;
+        let mbufs = setup.n_rxq as u32 * nb_rx as u32 + n_txq as u32 * nb_tx as u32 + extra_mbufs;
         // Frame: MTU + Ethernet header + two VLAN tags + CRC.
         let frame = (setup.mtu as u32 + 14 + 8 + 4).max(2048);
         let data_room = (dpdk_sys::RTE_PKTMBUF_HEADROOM + frame).min(u16::MAX as u32) as u16;
@@ -274,7 +280,7 @@ impl EthDev {
                 return Err(dev_err("rte_eth_rx_queue_setup", r));
             }
         }
-        for q in 0..setup.n_txq {
+        for q in 0..n_txq {
             // SAFETY: configured port, queue in range.
             let r = unsafe {
                 dpdk_sys::rte_eth_tx_queue_setup(port_id, q, nb_tx, socket as u32, std::ptr::null())
@@ -292,7 +298,7 @@ impl EthDev {
         unsafe { dpdk_sys::rte_eth_promiscuous_enable(port_id) };
         devices.insert(port_id, port.to_owned());
         dev.registered = true;
-        tracing::info!(port, device = %name, port_id, n_rxq = setup.n_rxq, n_txq = setup.n_txq, rxq_size = nb_rx, txq_size = nb_tx, mtu = setup.mtu, rss = dev.rss, mbufs, "DPDK device started");
+        tracing::info!(port, device = %name, port_id, n_rxq = setup.n_rxq, n_txq, rxq_size = nb_rx, txq_size = nb_tx, mtu = setup.mtu, rss = dev.rss, mbufs, "DPDK device started");
         Ok(dev)
     }
 

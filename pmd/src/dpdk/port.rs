@@ -37,7 +37,8 @@ pub struct DpdkPortConfig {
     pub devargs: String,
     /// Receive queues (RSS spreads flows over them).
     pub n_rxq: u16,
-    /// Transmit queues; `None`: one per PMD.
+    /// Transmit queues; `None`: one per PMD, or as many as the device
+    /// has when that is fewer (PMDs then share them).
     pub n_txq: Option<u16>,
     /// Receive descriptors per queue.
     pub rxq_size: u16,
@@ -76,6 +77,7 @@ pub fn open_dpdk(
     let setup = DeviceSetup {
         n_rxq: cfg.n_rxq,
         n_txq: cfg.n_txq.unwrap_or(n_pmds),
+        n_txq_explicit: cfg.n_txq.is_some(),
         rxq_size: cfg.rxq_size,
         txq_size: cfg.txq_size,
         mtu: cfg.mtu,
