@@ -123,7 +123,8 @@ p = json.loads(sys.argv[1])[0]
 secs = float(sys.argv[3]) - float(sys.argv[2])
 rx = p["rx_packets"]
 cyc = p["busy_cycles"] + p["idle_cycles"]
-print(f"{rx / secs / 1e6:.2f} {cyc / max(rx, 1):.0f} {p[\"emc_hits\"] + p[\"megaflow_hits\"]}")
+hits = p["emc_hits"] + p["megaflow_hits"]
+print(f"{rx / secs / 1e6:.2f} {cyc / max(rx, 1):.0f} {hits}")
 ' "$json" "$t0" "$t1")"
 
 # --- testpmd, same vdevs, same traffic, io forwarding on core $core

@@ -21,7 +21,7 @@
 
 use super::mempool::Mempool;
 use dpdk_sys::{rte_mbuf, rvs_mbuf_view};
-use dpif_netdev::packet::{ForeignBuf, Packet};
+use dpif_netdev::packet::{ForeignBuf, Packet, PacketPool};
 use std::ptr::NonNull;
 
 /// Frees the mbuf `token` points at: the release function of every packet
@@ -34,12 +34,18 @@ pub unsafe fn release_mbuf(token: usize) {
     unsafe { dpdk_sys::rvs_pktmbuf_free(token as *mut rte_mbuf) }
 }
 
-/// The packet over a received mbuf; `None` when its view holds no buffer.
+/// The packet over a received mbuf (its box from `pool`'s shells); `None`
+/// when its view holds no buffer.
 ///
 /// # Safety
 /// `m` must be a valid, single-segment, unshared mbuf that the caller
 /// owns and hands over, and `v` its view from `rvs_rx_burst`.
-pub unsafe fn packet_from_mbuf(m: *mut rte_mbuf, v: &rvs_mbuf_view) -> Option<Packet> {
+#[inline]
+pub unsafe fn packet_from_mbuf(
+    pool: &mut PacketPool,
+    m: *mut rte_mbuf,
+    v: &rvs_mbuf_view,
+) -> Option<Packet> {
     let ptr = NonNull::new(v.buf_addr as *mut u8)?;
     let buf = ForeignBuf {
         ptr,
@@ -50,7 +56,7 @@ pub unsafe fn packet_from_mbuf(m: *mut rte_mbuf, v: &rvs_mbuf_view) -> Option<Pa
     // SAFETY: the data room is valid for buf_len bytes and owned by the
     // caller (this function's contract); DPDK guarantees data_off +
     // data_len <= buf_len for a valid mbuf.
-    Some(unsafe { Packet::from_foreign(buf, v.data_off as u32, v.data_len as u32) })
+    Some(unsafe { pool.wrap_foreign(buf, v.data_off as u32, v.data_len as u32) })
 }
 
 /// Whether `pkt` is an mbuf made by [`packet_from_mbuf`] (compared by
@@ -60,21 +66,21 @@ fn is_mbuf(f: &ForeignBuf) -> bool {
     f.release as *const () == ours as *const ()
 }
 
-/// Takes a packet apart into its mbuf and the frame's offset and length,
-/// or gives the packet back when it is not an mbuf (heap, or foreign of
-/// another kind).
-pub fn into_mbuf(pkt: Packet) -> Result<(NonNull<rte_mbuf>, u16, u16), Packet> {
-    let (f, head, len) = pkt.into_foreign()?;
-    if !is_mbuf(&f) || head + len > u16::MAX as u32 {
-        // SAFETY: rebuilding the packet exactly as it was: the same buffer,
-        // owned by us again after into_foreign, with head + len <= cap.
-        return Err(unsafe { Packet::from_foreign(f, head, len) });
-    }
-    // The token of an mbuf packet is its non-null mbuf pointer.
-    match NonNull::new(f.token as *mut rte_mbuf) {
-        Some(m) => Ok((m, head as u16, len as u16)),
-        // SAFETY: as above, the packet is rebuilt unchanged.
-        None => Err(unsafe { Packet::from_foreign(f, head, len) }),
+/// Takes a packet apart into its mbuf and the frame's offset and length
+/// (its box goes back to `pool`'s shells), or gives the packet back when
+/// it is not an mbuf (heap, or foreign of another kind).
+#[inline]
+pub fn into_mbuf(
+    pool: &mut PacketPool,
+    pkt: Packet,
+) -> Result<(NonNull<rte_mbuf>, u16, u16), Packet> {
+    let (f, head, len) = pool.take_foreign(pkt)?;
+    let m = NonNull::new(f.token as *mut rte_mbuf);
+    match m {
+        Some(m) if is_mbuf(&f) && head + len <= u16::MAX as u32 => Ok((m, head as u16, len as u16)),
+        // SAFETY: rebuilding the packet exactly as it was: the same
+        // buffer, owned by us again after take_foreign, head + len <= cap.
+        _ => Err(unsafe { pool.wrap_foreign(f, head, len) }),
     }
 }
 

@@ -161,7 +161,7 @@ impl RxQueue for DpdkRxq {
             } else {
                 // SAFETY: a single-segment, unshared mbuf just received
                 // and handed over; its view came with it.
-                unsafe { packet_from_mbuf(m, v) }
+                unsafe { packet_from_mbuf(pool, m, v) }
             };
             match pkt {
                 Some(mut p) => {
@@ -227,7 +227,7 @@ impl TxPort for DpdkTx {
         let s = &mut *s;
         let (mut k, mut dropped, mut bytes) = (0usize, 0u64, 0u64);
         for p in batch.drain() {
-            let m = match into_mbuf(p) {
+            let m = match into_mbuf(pool, p) {
                 Ok(m) => Some(m),
                 Err(p) => {
                     let m = mbuf_from_frame(self.dev.pool(), p.data());
