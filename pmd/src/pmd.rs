@@ -285,9 +285,14 @@ impl PmdThread {
             let now = t0.duration_since(self.start).as_millis() as u64 + 1;
             let executed = self.handle_messages(now);
             let mut rx = 0;
-            // Cycles of a queue: from the previous busy queue's end (or the
-            // iteration's start) to the end of this queue's processing.
+            // Cycles of a busy queue: from the previous busy queue's end
+            // (or the iteration's start) to the next busy queue's start (or
+            // the iteration's end, which includes its share of flushing).
+            // The clock is read again only when a second queue turns out
+            // busy, so a PMD with one busy queue reads it twice per
+            // iteration, as before queues were measured.
             let mut mark = t0;
+            let mut last_busy: Option<usize> = None;
             for q in 0..self.rxqs.len() {
                 let n = {
                     let AssignedRxq { queue, odp, .. } = &mut self.rxqs[q];
@@ -298,12 +303,16 @@ impl PmdThread {
                     n
                 };
                 if n > 0 {
+                    if let Some(prev) = last_busy {
+                        let t = Instant::now();
+                        let c =
+                            (t.duration_since(mark).as_nanos() as f64 * self.cycles_per_ns) as u64;
+                        PmdStats::bump(&self.rxqs[prev].cycles, c);
+                        mark = t;
+                    }
+                    last_busy = Some(q);
                     rx += n;
                     self.process(&mut batch, now);
-                    let t = Instant::now();
-                    let c = (t.duration_since(mark).as_nanos() as f64 * self.cycles_per_ns) as u64;
-                    PmdStats::bump(&self.rxqs[q].cycles, c);
-                    mark = t;
                 } else if self.rxqs[q].finite
                     && !self.rxqs[q].exhausted_seen
                     && self.rxqs[q].queue.is_exhausted()
@@ -318,7 +327,12 @@ impl PmdThread {
             iter += 1;
             let s = &self.stats;
             PmdStats::bump(&s.iterations, 1);
-            let cycles = (t0.elapsed().as_nanos() as f64 * self.cycles_per_ns) as u64;
+            let end = Instant::now();
+            let cycles = (end.duration_since(t0).as_nanos() as f64 * self.cycles_per_ns) as u64;
+            if let Some(q) = last_busy {
+                let c = (end.duration_since(mark).as_nanos() as f64 * self.cycles_per_ns) as u64;
+                PmdStats::bump(&self.rxqs[q].cycles, c);
+            }
             PmdStats::bump(&s.rx_packets, rx as u64);
             if rx > 0 || executed > 0 {
                 // Busy: received, or ran upcalled packets.
