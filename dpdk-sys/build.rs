@@ -4,15 +4,22 @@
 //! Everything is taken from `pkg-config --cflags libdpdk`, which includes
 //! `-include rte_config.h`: the shim and bindgen see the same
 //! configuration the library was built with.
+//!
+//! Without the `link` feature this does nothing (the crate is empty).
 
+#[cfg(feature = "link")]
 use std::path::PathBuf;
+#[cfg(feature = "link")]
 use std::process::Command;
 
+#[cfg(feature = "link")]
 const MIN_VERSION: &str = "22.11";
+#[cfg(feature = "link")]
 const HINT: &str = "install DPDK with scripts/setup-dpdk.sh \
     (apt-get install dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config), \
     or build rvs without the `dpdk` feature";
 
+#[cfg(feature = "link")]
 fn cflags() -> Vec<String> {
     let pc = std::env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into());
     let out = Command::new(&pc)
@@ -31,6 +38,10 @@ fn cflags() -> Vec<String> {
         .collect()
 }
 
+#[cfg(not(feature = "link"))]
+fn main() {}
+
+#[cfg(feature = "link")]
 fn main() {
     println!("cargo:rerun-if-changed=shim/shim.c");
     println!("cargo:rerun-if-changed=shim/shim.h");

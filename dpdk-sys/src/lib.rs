@@ -10,6 +10,9 @@
 //! Nothing here is safe to call without reading DPDK's documentation: the
 //! safe wrappers live in `pmd::dpdk`.
 //!
+//! Everything is behind the `link` feature (pmd's `dpdk` feature turns it
+//! on); without it the crate is empty and needs nothing installed.
+//!
 //! Linking: the libraries `pkg-config --libs libdpdk` lists. Debian's
 //! DPDK loads its drivers (`net_pcap`, `net_ring`, `net_null`, PCI NIC
 //! drivers, ...) as plugins from `RTE_EAL_PMD_PATH` at EAL init, so no
@@ -18,4 +21,5 @@
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
 #![allow(missing_docs, clippy::all)]
 
+#[cfg(feature = "link")]
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

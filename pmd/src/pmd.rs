@@ -588,9 +588,9 @@ impl PmdThread {
                 PmdMsg::AddRxqs(qs) => self.rxqs.extend(qs),
                 PmdMsg::TakeRxqs { which, reply } => {
                     let wanted = |q: &AssignedRxq| {
-                        which
-                            .iter()
-                            .any(|&(odp, qid)| q.odp == odp && qid.map_or(true, |i| i == q.qid))
+                        which.iter().any(|&(odp, qid)| {
+                            q.odp == odp && (qid.is_none() || qid == Some(q.qid))
+                        })
                     };
                     let mut taken = Vec::new();
                     let mut i = 0;

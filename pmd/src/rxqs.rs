@@ -335,6 +335,10 @@ impl Default for AutoLb {
     }
 }
 
+/// Cycles of every queue by `(odp, qid)`, and (busy, idle) cycles of
+/// every PMD, at one moment.
+type Snapshot = (HashMap<(u32, usize), u64>, Vec<(u64, u64)>);
+
 /// The auto-lb thread: every interval, measures each queue's and PMD's
 /// cycles over the interval and rebalances with `mode` (`group` when the
 /// mode is round robin, which measures nothing) when a PMD is overloaded
@@ -346,7 +350,7 @@ pub fn auto_lb_loop(shared: Arc<Shared>, cfg: AutoLb, mode: RxqAssign) {
         mode
     };
     let n = shared.pmds.len();
-    let snap = |s: &Shared| -> (HashMap<(u32, usize), u64>, Vec<(u64, u64)>) {
+    let snap = |s: &Shared| -> Snapshot {
         let t = s.rxqs.lock().unwrap_or_else(|e| e.into_inner());
         let q = t
             .entries

@@ -64,7 +64,7 @@ pub fn assign(loads: &[u64], n_pmds: usize, mode: RxqAssign) -> Vec<usize> {
             for (k, &q) in order.iter().enumerate() {
                 let round = k / n_pmds;
                 let pos = k % n_pmds;
-                out[q] = if round % 2 == 0 {
+                out[q] = if round & 1 == 0 {
                     pos
                 } else {
                     n_pmds - 1 - pos
