@@ -613,7 +613,7 @@ pub fn build(sw: Arc<Switch>) -> Commands {
     c.register(
         "dump-ports",
         "dump-ports BRIDGE",
-        "per-port counters, as ovs-ofctl dump-ports",
+        "per-port counters, as ovs-ofctl dump-ports (DPDK ports: the device's counters and link state)",
         1,
         1,
         Box::new(move |args, json| {
@@ -622,26 +622,27 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             let dp_ports = s.dp.ports();
             for bp in b.ports.list() {
                 if let Some(p) = dp_ports.iter().find(|p| p.odp == bp.odp) {
-                    rows.push((bp, port_counters(p)));
+                    rows.push((bp, port_counters(p), p.tx.link_up()));
                 }
             }
             if json {
                 let v: Vec<_> = rows
                     .iter()
-                    .map(|(bp, st)| {
+                    .map(|(bp, st, link)| {
                         serde_json::json!({
                             "port": bp.ofport, "name": bp.name,
                             "rx_packets": st.rx_packets, "rx_bytes": st.rx_bytes, "rx_dropped": st.rx_dropped,
                             "rx_errors": st.rx_errors,
                             "tx_packets": st.tx_packets, "tx_bytes": st.tx_bytes, "tx_dropped": st.tx_dropped,
                             "tx_errors": st.tx_errors,
+                            "link_up": link,
                         })
                     })
                     .collect();
                 return Ok(serde_json::Value::Array(v).to_string());
             }
             let mut out = format!("OFPST_PORT reply: {} ports\n", rows.len());
-            for (bp, st) in rows {
+            for (bp, st, link) in rows {
                 let _ = writeln!(
                     out,
                     "  port {:>2}: rx pkts={}, bytes={}, drop={}, errs={}, frame=0, over=0, crc=0",
@@ -649,8 +650,17 @@ pub fn build(sw: Arc<Switch>) -> Commands {
                 );
                 let _ = writeln!(
                     out,
-                    "           tx pkts={}, bytes={}, drop={}, errs={}, coll=0",
-                    st.tx_packets, st.tx_bytes, st.tx_dropped, st.tx_errors
+                    "           tx pkts={}, bytes={}, drop={}, errs={}, coll=0{}",
+                    st.tx_packets,
+                    st.tx_bytes,
+                    st.tx_dropped,
+                    st.tx_errors,
+                    // Only devices that know their link (DPDK) say.
+                    match link {
+                        Some(true) => ", link=up",
+                        Some(false) => ", link=down",
+                        None => "",
+                    }
                 );
             }
             Ok(out)

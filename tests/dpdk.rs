@@ -109,6 +109,10 @@ fn pcap_vdev_forwarding_is_byte_exact() {
     let mut r = Rvs::start(&sb, &cfg);
     wait_tx(&r, 2, input.len() as u64);
     assert_eq!(r.port_counts("br0", 1).0, input.len() as u64);
+    let ports: serde_json::Value =
+        serde_json::from_str(&r.ctl(&["--json", "dump-ports", "br0"])).unwrap();
+    assert_eq!(ports[0]["link_up"], true, "{ports}");
+    assert!(r.ctl(&["dump-ports", "br0"]).contains(", link=up"));
     r.exit();
     let mut want: Vec<_> = udp_frames.iter().map(|f| tagged(f, 10)).collect();
     want.extend(tcp_frames);
