@@ -49,25 +49,67 @@ pub struct BridgePort {
     pub tunnel: Option<ofproto::tunnel::TunnelSpec>,
 }
 
-/// The ports of one bridge, for translation and flow syntax.
-#[derive(Clone, Debug, Default)]
+/// The ports of one bridge, for translation and flow syntax. Ports are
+/// added and removed at run time (`add-port`, `del-port`), so the list
+/// sits behind a lock; change it inside `Datapath::change_tables`, so
+/// that no translation sees it half-changed and megaflows are
+/// revalidated after.
+#[derive(Debug, Default)]
 pub struct PortMap {
-    /// The ports, in config order.
-    pub ports: Vec<BridgePort>,
+    ports: RwLock<Vec<BridgePort>>,
+}
+
+impl PortMap {
+    /// A map of these ports.
+    pub fn new(ports: Vec<BridgePort>) -> PortMap {
+        PortMap {
+            ports: RwLock::new(ports),
+        }
+    }
+
+    /// The ports, for reading (slow path; held briefly).
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<BridgePort>> {
+        self.ports.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ports, in the order they were added.
+    pub fn list(&self) -> Vec<BridgePort> {
+        self.read().clone()
+    }
+
+    /// Adds a port.
+    pub fn add(&self, p: BridgePort) {
+        self.ports
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p);
+    }
+
+    /// Removes the port called `name`, returning it.
+    pub fn remove(&self, name: &str) -> Option<BridgePort> {
+        let mut v = self.ports.write().unwrap_or_else(|e| e.into_inner());
+        let at = v.iter().position(|p| p.name == name)?;
+        Some(v.remove(at))
+    }
+
+    /// Whether datapath port `odp` is one of these.
+    pub fn has_odp(&self, odp: u32) -> bool {
+        self.read().iter().any(|p| p.odp == odp)
+    }
 }
 
 impl XlatePorts for PortMap {
     fn odp_port(&self, ofport: u32) -> Option<u32> {
-        self.ports
+        self.read()
             .iter()
             .find(|p| p.ofport == ofport)
             .map(|p| p.odp)
     }
     fn ofport(&self, odp: u32) -> Option<u32> {
-        self.ports.iter().find(|p| p.odp == odp).map(|p| p.ofport)
+        self.read().iter().find(|p| p.odp == odp).map(|p| p.ofport)
     }
     fn ofports(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.ports.iter().map(|p| p.ofport).collect();
+        let mut v: Vec<u32> = self.read().iter().map(|p| p.ofport).collect();
         v.sort_unstable();
         v
     }
@@ -75,20 +117,23 @@ impl XlatePorts for PortMap {
 
 impl PortMap {
     /// The name of OpenFlow port `ofport`.
-    pub fn port_name_of(&self, ofport: u32) -> Option<&str> {
-        self.ports
+    pub fn port_name_of(&self, ofport: u32) -> Option<String> {
+        self.read()
             .iter()
             .find(|p| p.ofport == ofport)
-            .map(|p| p.name.as_str())
+            .map(|p| p.name.clone())
     }
 }
 
 impl PortNames for PortMap {
     fn port_by_name(&self, name: &str) -> Option<u32> {
-        self.ports.iter().find(|p| p.name == name).map(|p| p.ofport)
+        self.read()
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.ofport)
     }
     fn port_name(&self, port: u32) -> Option<String> {
-        self.ports
+        self.read()
             .iter()
             .find(|p| p.ofport == port)
             .map(|p| p.name.clone())
@@ -131,13 +176,18 @@ impl Bridge {
         self.macs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn port(&self, ofport: u32) -> Option<&BridgePort> {
-        self.ports.ports.iter().find(|p| p.ofport == ofport)
+    /// The tunnel options of OpenFlow port `ofport`, if it is a tunnel.
+    pub(crate) fn tunnel_spec(&self, ofport: u32) -> Option<ofproto::tunnel::TunnelSpec> {
+        self.ports
+            .read()
+            .iter()
+            .find(|p| p.ofport == ofport)
+            .and_then(|p| p.tunnel.clone())
     }
 
     pub(crate) fn port_vlan(&self, ofport: u32) -> PortVlan {
         self.ports
-            .ports
+            .read()
             .iter()
             .find(|p| p.ofport == ofport)
             .map(|p| p.vlan.clone())
@@ -311,9 +361,7 @@ impl Bridges {
 
     /// The bridge owning datapath port `odp`.
     pub fn by_odp(&self, odp: u32) -> Option<&Bridge> {
-        self.bridges
-            .iter()
-            .find(|b| b.ports.ports.iter().any(|p| p.odp == odp))
+        self.bridges.iter().find(|b| b.ports.has_odp(odp))
     }
 
     /// The bridge a packet belongs to, and for a decapsulated one the
@@ -325,7 +373,7 @@ impl Bridges {
         }
         let mut best: Option<(u8, &Bridge, u32)> = None;
         for b in &self.bridges {
-            for p in &b.ports.ports {
+            for p in b.ports.read().iter() {
                 let Some(t) = p.tunnel.as_ref().filter(|_| p.odp == key.in_port) else {
                     continue;
                 };

@@ -308,6 +308,31 @@ fn trace_key(b: &Bridge, args: &[String]) -> Result<FlowKey, String> {
     }
 }
 
+/// A port's counters for `dump-ports`: the device's own where it keeps
+/// them (DPDK's `rte_eth_stats`: what reached the wire, plus the drops the
+/// device saw), with the driver's software drops added; the driver's
+/// software counters otherwise.
+fn port_counters(p: &pmd::datapath::PortInfo) -> pmd::DeviceCounters {
+    let sw = p.stats.snapshot();
+    match p.tx.device_stats() {
+        Some(d) => pmd::DeviceCounters {
+            rx_dropped: d.rx_dropped + sw.rx_dropped,
+            tx_dropped: d.tx_dropped + sw.tx_dropped,
+            ..d
+        },
+        None => pmd::DeviceCounters {
+            rx_packets: sw.rx_packets,
+            rx_bytes: sw.rx_bytes,
+            rx_dropped: sw.rx_dropped,
+            rx_errors: 0,
+            tx_packets: sw.tx_packets,
+            tx_bytes: sw.tx_bytes,
+            tx_dropped: sw.tx_dropped,
+            tx_errors: 0,
+        },
+    }
+}
+
 /// PMD and port counters, printed at exit.
 pub fn port_summary(sw: &Switch) -> String {
     let mut s = pmd_stats_text(&sw.dp.pmd_stats());
@@ -380,19 +405,21 @@ pub fn build(sw: Arc<Switch>) -> Commands {
     c.register(
         "dpif-netdev/pmd-rxq-show",
         "dpif-netdev/pmd-rxq-show",
-        "which receive queues each PMD polls",
+        "which receive queues each PMD polls, with each queue's share of its PMD's cycles since the last assignment",
+        0,
+        0,
+        Box::new(move |_, json| Ok(crate::rxq_commands::rxq_show(&s.dp.pmd_rxqs(), json))),
+    );
+    let s = sw.clone();
+    c.register(
+        "dpif-netdev/pmd-rxq-rebalance",
+        "dpif-netdev/pmd-rxq-rebalance",
+        "reassign receive queues to PMDs now by measured load (pmd.rxq_assign), moving only those that change PMD",
         0,
         0,
         Box::new(move |_, _| {
-            let mut out = String::new();
-            for (core, rxqs) in s.dp.pmd_rxqs() {
-                let _ = writeln!(out, "pmd thread numa_id 0 core_id {}:", core_label(core));
-                let _ = writeln!(out, "  isolated : false");
-                for (port, q) in rxqs {
-                    let _ = writeln!(out, "  port: {port:<16} queue-id: {q:>2} (enabled)");
-                }
-            }
-            Ok(out)
+            let moves = s.dp.rebalance().map_err(|e| e.to_string())?;
+            Ok(crate::rxq_commands::moves_text(&moves))
         }),
     );
     let s = sw.clone();
@@ -427,7 +454,7 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             let mut last = None;
             for (pmd, f) in flows {
                 if last != Some(pmd) {
-                    let core = s.dp.pmd_rxqs().get(pmd).and_then(|p| p.0);
+                    let core = s.dp.pmd_cores().get(pmd).copied().flatten();
                     let _ = writeln!(out, "flow-dump from pmd on cpu core: {}", core_label(core));
                     last = Some(pmd);
                 }
@@ -749,32 +776,36 @@ pub fn build(sw: Arc<Switch>) -> Commands {
     c.register(
         "dump-ports",
         "dump-ports BRIDGE",
-        "per-port counters, as ovs-ofctl dump-ports",
+        "per-port counters, as ovs-ofctl dump-ports (DPDK ports: the device's counters and link state)",
         1,
         1,
         Box::new(move |args, json| {
             let b = bridge(&s, &args[0])?;
             let mut rows = Vec::new();
-            for bp in &b.ports.ports {
-                if let Some(p) = s.dp.ports().iter().find(|p| p.odp == bp.odp) {
-                    rows.push((bp, p.stats.snapshot()));
+            let dp_ports = s.dp.ports();
+            for bp in b.ports.list() {
+                if let Some(p) = dp_ports.iter().find(|p| p.odp == bp.odp) {
+                    rows.push((bp, port_counters(p), p.tx.link_up()));
                 }
             }
             if json {
                 let v: Vec<_> = rows
                     .iter()
-                    .map(|(bp, st)| {
+                    .map(|(bp, st, link)| {
                         serde_json::json!({
                             "port": bp.ofport, "name": bp.name,
                             "rx_packets": st.rx_packets, "rx_bytes": st.rx_bytes, "rx_dropped": st.rx_dropped,
+                            "rx_errors": st.rx_errors,
                             "tx_packets": st.tx_packets, "tx_bytes": st.tx_bytes, "tx_dropped": st.tx_dropped,
+                            "tx_errors": st.tx_errors,
+                            "link_up": link,
                         })
                     })
                     .collect();
                 return Ok(serde_json::Value::Array(v).to_string());
             }
             let mut out = format!("OFPST_PORT reply: {} ports\n", rows.len());
-            for (bp, st) in rows {
+            for (bp, st, link) in rows {
                 let label = if bp.ofport == ofproto::ofaction::ofp::LOCAL {
                     "LOCAL".to_string()
                 } else {
@@ -782,13 +813,22 @@ pub fn build(sw: Arc<Switch>) -> Commands {
                 };
                 let _ = writeln!(
                     out,
-                    "  port {label}: rx pkts={}, bytes={}, drop={}, errs=0, frame=0, over=0, crc=0",
-                    st.rx_packets, st.rx_bytes, st.rx_dropped
+                    "  port {label}: rx pkts={}, bytes={}, drop={}, errs={}, frame=0, over=0, crc=0",
+                    st.rx_packets, st.rx_bytes, st.rx_dropped, st.rx_errors
                 );
                 let _ = writeln!(
                     out,
-                    "           tx pkts={}, bytes={}, drop={}, errs=0, coll=0",
-                    st.tx_packets, st.tx_bytes, st.tx_dropped
+                    "           tx pkts={}, bytes={}, drop={}, errs={}, coll=0{}",
+                    st.tx_packets,
+                    st.tx_bytes,
+                    st.tx_dropped,
+                    st.tx_errors,
+                    // Only devices that know their link (DPDK) say.
+                    match link {
+                        Some(true) => ", link=up",
+                        Some(false) => ", link=down",
+                        None => "",
+                    }
                 );
             }
             Ok(out)
@@ -809,6 +849,7 @@ pub fn build(sw: Arc<Switch>) -> Commands {
             Ok(out)
         }),
     );
+    crate::port_commands::register(&mut c, &sw);
     let s = sw;
     c.register(
         "exit",

@@ -32,6 +32,19 @@
 //! # vlan_mode = "access"        # access | trunk | native-untagged | native-tagged
 //! # tag = 100                   # access / native VLAN
 //! # trunks = [100, 200]         # VLANs a trunk carries (default: all)
+//!
+//! [[bridge.port]]
+//! name = "dpdk0"
+//! type = "dpdk"                 # a DPDK ethdev (needs rvs built with --features dpdk)
+//! devargs = "0000:03:00.0"      # PCI address, or a vdev: "net_pcap0,rx_pcap=in.pcap"
+//! n_rxq = 2                     # receive queues (RSS); default 1
+//! n_txq = 2                     # transmit queues; default one per PMD
+//! rxq_size = 2048               # descriptors per queue; default 2048
+//! txq_size = 2048
+//! mtu = 1500
+//!
+//! [dpdk]
+//! eal_args = ["--in-memory", "-l", "0"]   # rte_eal_init arguments (this is the default)
 //! ```
 //!
 //! Tunnel ports (`type = "vxlan"` or `"geneve"`) take OVS's options:
@@ -88,6 +101,43 @@ pub struct Config {
     pub bridges: Vec<BridgeConfig>,
     /// Underlay routes for tunnels (`[[route]]`).
     pub routes: Vec<ofproto::tunnel::Route>,
+    /// DPDK's EAL (`[dpdk]`), used when a port has `type = "dpdk"`.
+    pub dpdk: DpdkConfig,
+}
+
+/// `[dpdk]`: how DPDK's EAL is initialised (once, when the first DPDK
+/// port opens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpdkConfig {
+    /// Arguments of `rte_eal_init` (the program name is added). Default
+    /// [`DEFAULT_EAL_ARGS`]: no shared files, main lcore on core 0
+    /// (hugepages needed; see hugepages.md, or `--no-huge` for tests).
+    pub eal_args: Vec<String>,
+}
+
+/// `[dpdk] eal_args` when the config gives none.
+pub const DEFAULT_EAL_ARGS: &[&str] = &["--in-memory", "-l", "0"];
+
+impl Default for DpdkConfig {
+    fn default() -> Self {
+        DpdkConfig {
+            eal_args: DEFAULT_EAL_ARGS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// `[pmd] rxq_assign`: how receive queues are spread over PMDs (OVS's
+/// `pmd-rxq-assign`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RxqAssign {
+    /// In port and queue order, one PMD after the other.
+    RoundRobin,
+    /// Busiest queue first (measured processing cycles), each to the PMD
+    /// with the fewest cycles so far, PMDs taken in turn (OVS's default).
+    #[default]
+    Cycles,
+    /// Busiest queue first, each to the least loaded PMD.
+    Group,
 }
 
 /// `[control]`: where `rvs ctl` finds the running switch.
@@ -117,6 +167,14 @@ pub struct PmdConfig {
     pub revalidate_interval_ms: u64,
     /// Most megaflows per PMD (OVS's `flow-limit`, default 200000).
     pub flow_limit: usize,
+    /// How receive queues are assigned to PMDs (default cycles).
+    pub rxq_assign: RxqAssign,
+    /// Reassign receive queues by themselves when PMD loads are uneven
+    /// (OVS's `pmd-auto-lb`, default false).
+    pub pmd_auto_lb: bool,
+    /// How often auto load balancing looks at the loads, in milliseconds
+    /// (default 60000, OVS's `pmd-auto-lb-rebal-interval` of one minute).
+    pub pmd_auto_lb_interval_ms: u64,
 }
 
 impl Default for PmdConfig {
@@ -128,6 +186,9 @@ impl Default for PmdConfig {
             max_idle_ms: 10_000,
             revalidate_interval_ms: 500,
             flow_limit: 200_000,
+            rxq_assign: RxqAssign::default(),
+            pmd_auto_lb: false,
+            pmd_auto_lb_interval_ms: 60_000,
         }
     }
 }
@@ -201,6 +262,21 @@ pub enum PortKind {
     },
     /// `type = "vxlan"` or `"geneve"`: a tunnel port (native tunneling).
     Tunnel(ofproto::tunnel::TunnelSpec),
+    /// `type = "dpdk"`: a DPDK ethdev (a PCI NIC or a virtual device).
+    Dpdk {
+        /// `devargs`: PCI address or vdev string, required.
+        devargs: String,
+        /// `n_rxq`: receive queues (default 1).
+        n_rxq: u16,
+        /// `n_txq`: transmit queues (default: one per PMD).
+        n_txq: Option<u16>,
+        /// `rxq_size`: receive descriptors per queue (default 2048).
+        rxq_size: u16,
+        /// `txq_size`: transmit descriptors per queue (default 2048).
+        txq_size: u16,
+        /// `mtu` (default 1500).
+        mtu: u16,
+    },
 }
 
 impl PortKind {
@@ -215,6 +291,7 @@ impl PortKind {
                 dpif_netdev::actions::TunnelType::Vxlan => "vxlan",
                 dpif_netdev::actions::TunnelType::Geneve => "geneve",
             },
+            PortKind::Dpdk { .. } => "dpdk",
         }
     }
 }
@@ -342,6 +419,65 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     parse_as(text, base_dir, Path::new("<config>"))
 }
 
+/// Parses one port given as `KEY=VALUE` words (`rvs ctl add-port BR
+/// NAME type=dpdk devargs=...`) with the checks and messages of a
+/// `[[bridge.port]]` table; relative paths resolve against `base_dir`.
+/// Values that look like integers or booleans are taken as such. Errors
+/// name the key: `n_rxq: 0 out of range 1-1024`. Without `ofport=`, the
+/// port gets 0 and the caller picks a free number.
+pub fn parse_port_args(name: &str, args: &[String], base_dir: &Path) -> Result<PortConfig, String> {
+    let mut t = toml::Table::new();
+    t.insert("name".into(), toml::Value::String(name.into()));
+    for a in args {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| format!("\"{a}\": expected KEY=VALUE"))?;
+        let v = if let Ok(i) = v.parse::<i64>() {
+            toml::Value::Integer(i)
+        } else if let Ok(b) = v.parse::<bool>() {
+            toml::Value::Boolean(b)
+        } else {
+            toml::Value::String(v.into())
+        };
+        if t.insert(k.into(), v).is_some() {
+            return Err(format!("{k}: given twice"));
+        }
+    }
+    let given_ofport = t.contains_key("ofport");
+    let raw: RawPort = serde_path_to_error::deserialize(toml::Value::Table(t)).map_err(|e| {
+        let key = e.path().to_string();
+        let msg = structural_message(&format!("bridge[0].port[0].{key}"), e.inner().message());
+        format!("{key}: {msg}")
+    })?;
+    let bridge = RawBridge {
+        name: Some("add-port".into()),
+        flows: None,
+        flows_file: None,
+        mac_aging_s: None,
+        mac_table_size: None,
+        internal: None,
+        ports: vec![raw],
+    };
+    let v = Validator {
+        file: Path::new("add-port"),
+        base_dir,
+    };
+    let mut b = v
+        .bridge(0, bridge, &mut HashMap::new())
+        .map_err(|e| match e {
+            ConfigError::Invalid { key, message, .. } => {
+                let key = key.strip_prefix("bridge[0].port[0].").unwrap_or(&key);
+                format!("{key}: {message}")
+            }
+            other => other.to_string(),
+        })?;
+    let mut port = b.ports.remove(0);
+    if !given_ofport {
+        port.ofport = 0;
+    }
+    Ok(port)
+}
+
 // ---------------------------------------------------------------------------
 // The file as written: every key optional, so that this module (not serde)
 // says what is missing, and integers as TOML's i64, so that ranges are
@@ -358,6 +494,8 @@ struct RawConfig {
     bridges: Vec<RawBridge>,
     #[serde(default, rename = "route")]
     routes: Vec<RawRoute>,
+    #[serde(default)]
+    dpdk: RawDpdk,
 }
 
 #[derive(Deserialize)]
@@ -367,6 +505,12 @@ struct RawRoute {
     bridge: Option<String>,
     gateway: Option<String>,
     src: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDpdk {
+    eal_args: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -384,6 +528,9 @@ struct RawPmd {
     max_idle_ms: Option<i64>,
     revalidate_interval_ms: Option<i64>,
     flow_limit: Option<i64>,
+    rxq_assign: Option<String>,
+    pmd_auto_lb: Option<bool>,
+    pmd_auto_lb_interval_ms: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -422,13 +569,29 @@ struct RawPort {
     ttl: Option<i64>,
     df_default: Option<bool>,
     csum: Option<bool>,
+    devargs: Option<String>,
+    n_rxq: Option<i64>,
+    n_txq: Option<i64>,
+    rxq_size: Option<i64>,
+    txq_size: Option<i64>,
+    mtu: Option<i64>,
 }
 
 /// What a key holds, for "expected ..." messages; `path` has its indices
 /// removed (`bridge[].port[].ofport`).
 fn expected(path: &str) -> Option<&'static str> {
     Some(match path {
-        "control" | "pmd" | "bridge[]" | "bridge[].port[]" => "a table",
+        "control" | "pmd" | "dpdk" | "bridge[]" | "bridge[].port[]" => "a table",
+        "dpdk.eal_args" => "a list of arguments (strings)",
+        "dpdk.eal_args[]" => "an argument (string)",
+        "pmd.rxq_assign" => "\"roundrobin\", \"cycles\" or \"group\"",
+        "pmd.pmd_auto_lb" => "true or false",
+        "bridge[].port[].devargs" => "a device (string)",
+        "bridge[].port[].n_rxq"
+        | "bridge[].port[].n_txq"
+        | "bridge[].port[].rxq_size"
+        | "bridge[].port[].txq_size"
+        | "bridge[].port[].mtu" => "an integer",
         "control.socket"
         | "bridge[].flows_file"
         | "bridge[].port[].rx_pcap"
@@ -439,7 +602,8 @@ fn expected(path: &str) -> Option<&'static str> {
         | "pmd.handler_threads"
         | "pmd.max_idle_ms"
         | "pmd.revalidate_interval_ms"
-        | "pmd.flow_limit" => "an integer",
+        | "pmd.flow_limit"
+        | "pmd.pmd_auto_lb_interval_ms" => "an integer",
         "bridge" => "an array of tables ([[bridge]])",
         "bridge[].name" | "bridge[].port[].name" => "a name (string)",
         "bridge[].flows" => "a list of flows (strings)",
@@ -577,6 +741,15 @@ impl Validator<'_> {
             None => self.base_dir.join(DEFAULT_SOCKET),
         };
         let pmd = self.pmd(raw.pmd)?;
+        let dpdk = match raw.dpdk.eal_args {
+            None => DpdkConfig::default(),
+            Some(args) => {
+                if let Some(i) = args.iter().position(|a| a.contains('\0')) {
+                    return Err(self.err(format!("dpdk.eal_args[{i}]"), "contains a NUL byte"));
+                }
+                DpdkConfig { eal_args: args }
+            }
+        };
         let mut bridges = Vec::with_capacity(raw.bridges.len());
         let mut bridge_names: HashMap<String, usize> = HashMap::new();
         let mut port_names: HashMap<String, (usize, usize)> = HashMap::new();
@@ -602,6 +775,7 @@ impl Validator<'_> {
             pmd,
             bridges,
             routes,
+            dpdk,
         })
     }
 
@@ -764,6 +938,28 @@ impl Validator<'_> {
                 d.revalidate_interval_ms,
             )?,
             flow_limit: self.int("pmd.flow_limit", raw.flow_limit, 1, I64_MAX, d.flow_limit)?,
+            rxq_assign: match raw.rxq_assign.as_deref() {
+                None => d.rxq_assign,
+                Some("roundrobin") => RxqAssign::RoundRobin,
+                Some("cycles") => RxqAssign::Cycles,
+                Some("group") => RxqAssign::Group,
+                Some(other) => {
+                    return Err(self.err(
+                        "pmd.rxq_assign",
+                        format!(
+                        "unknown assignment \"{other}\" (\"roundrobin\", \"cycles\" or \"group\")"
+                    ),
+                    ))
+                }
+            },
+            pmd_auto_lb: raw.pmd_auto_lb.unwrap_or(d.pmd_auto_lb),
+            pmd_auto_lb_interval_ms: self.int(
+                "pmd.pmd_auto_lb_interval_ms",
+                raw.pmd_auto_lb_interval_ms,
+                1,
+                I64_MAX,
+                d.pmd_auto_lb_interval_ms,
+            )?,
         })
     }
 
@@ -818,7 +1014,7 @@ impl Validator<'_> {
             let Some(type_name) = rp.kind.clone() else {
                 return Err(self.err(
                     key("type"),
-                    "required key is missing (\"pcap\", \"dummy\", \"ring\", \"afpacket\", \"vxlan\" or \"geneve\")",
+                    "required key is missing (\"pcap\", \"dummy\", \"ring\", \"afpacket\", \"vxlan\", \"geneve\" or \"dpdk\")",
                 ));
             };
             let only_pcap = |k: &str, given: bool| -> Result<(), ConfigError> {
@@ -828,6 +1024,18 @@ impl Validator<'_> {
                     Ok(())
                 }
             };
+            if type_name != "dpdk" {
+                for (k, given) in [
+                    ("devargs", rp.devargs.is_some()),
+                    ("n_rxq", rp.n_rxq.is_some()),
+                    ("n_txq", rp.n_txq.is_some()),
+                    ("rxq_size", rp.rxq_size.is_some()),
+                    ("txq_size", rp.txq_size.is_some()),
+                    ("mtu", rp.mtu.is_some()),
+                ] {
+                    only_pcap(k, given)?;
+                }
+            }
             let kind = match type_name.as_str() {
                 "pcap" => {
                     let rx_pcap = self.opt_path(&key("rx_pcap"), rp.rx_pcap)?;
@@ -877,6 +1085,37 @@ impl Validator<'_> {
                         dpif_netdev::actions::TunnelType::Geneve
                     };
                     PortKind::Tunnel(self.tunnel(&key, kind, &rp)?)
+                }
+                "dpdk" => {
+                    only_pcap("rx_pcap", rp.rx_pcap.is_some())?;
+                    only_pcap("tx_pcap", rp.tx_pcap.is_some())?;
+                    only_pcap("loop", rp.looping.is_some())?;
+                    let devargs = match rp.devargs {
+                        None => {
+                            return Err(self.err(
+                                key("devargs"),
+                                "required key is missing (a PCI address or a vdev such as \"net_pcap0,rx_pcap=in.pcap\")",
+                            ))
+                        }
+                        Some(d) if d.trim().is_empty() => {
+                            return Err(self.err(key("devargs"), "must not be empty"))
+                        }
+                        Some(d) if d.contains('\0') => {
+                            return Err(self.err(key("devargs"), "contains a NUL byte"))
+                        }
+                        Some(d) => d,
+                    };
+                    PortKind::Dpdk {
+                        devargs,
+                        n_rxq: self.int(&key("n_rxq"), rp.n_rxq, 1, 1024, 1)?,
+                        n_txq: rp
+                            .n_txq
+                            .map(|n| self.int(&key("n_txq"), Some(n), 1, 1024, 1))
+                            .transpose()?,
+                        rxq_size: self.int(&key("rxq_size"), rp.rxq_size, 64, 32768, 2048)?,
+                        txq_size: self.int(&key("txq_size"), rp.txq_size, 64, 32768, 2048)?,
+                        mtu: self.int(&key("mtu"), rp.mtu, 68, 9702, 1500)?,
+                    }
                 }
                 other => {
                     return Err(self.err(key("type"), format!("unknown port type \"{other}\"")));
@@ -1087,6 +1326,7 @@ type = "ring"
                     max_idle_ms: 5000,
                     revalidate_interval_ms: 250,
                     flow_limit: 1000,
+                    ..PmdConfig::default()
                 },
                 bridges: vec![
                     BridgeConfig {
@@ -1138,6 +1378,7 @@ type = "ring"
                     },
                 ],
                 routes: vec![],
+                dpdk: DpdkConfig::default(),
             }
         );
         let kinds: Vec<_> = c
@@ -1693,6 +1934,154 @@ tx_pcap = "/abs/out.pcap"
         assert_eq!(
             err(&format!("{PORT}type = \"pcap\"\nrx_pcap = \"\"")),
             "bridge[0].port[0].rx_pcap: must not be empty"
+        );
+    }
+
+    const DPDK_PORT: &str =
+        "[[bridge]]\nname = \"br0\"\n[[bridge.port]]\nname = \"d0\"\ntype = \"dpdk\"\n";
+
+    #[test]
+    fn dpdk_port_defaults_and_settings() {
+        let c = ok(&format!("{DPDK_PORT}devargs = \"net_null0\""));
+        assert_eq!(
+            c.bridges[0].ports[0].kind,
+            PortKind::Dpdk {
+                devargs: "net_null0".into(),
+                n_rxq: 1,
+                n_txq: None,
+                rxq_size: 2048,
+                txq_size: 2048,
+                mtu: 1500,
+            }
+        );
+        assert_eq!(c.dpdk.eal_args, DEFAULT_EAL_ARGS);
+        let c = ok(&format!(
+            "[dpdk]\neal_args = [\"--no-huge\", \"-m\", \"1024\"]\n{DPDK_PORT}devargs = \"0000:03:00.0\"\nn_rxq = 4\nn_txq = 2\nrxq_size = 1024\ntxq_size = 512\nmtu = 9000"
+        ));
+        assert_eq!(c.dpdk.eal_args, ["--no-huge", "-m", "1024"]);
+        assert_eq!(
+            c.bridges[0].ports[0].kind,
+            PortKind::Dpdk {
+                devargs: "0000:03:00.0".into(),
+                n_rxq: 4,
+                n_txq: Some(2),
+                rxq_size: 1024,
+                txq_size: 512,
+                mtu: 9000,
+            }
+        );
+        assert_eq!(c.bridges[0].ports[0].kind.type_name(), "dpdk");
+    }
+
+    #[test]
+    fn dpdk_port_errors_name_the_key() {
+        assert_eq!(
+            err(DPDK_PORT),
+            "bridge[0].port[0].devargs: required key is missing (a PCI address or a vdev such as \"net_pcap0,rx_pcap=in.pcap\")"
+        );
+        assert_eq!(
+            err(&format!("{DPDK_PORT}devargs = \" \"")),
+            "bridge[0].port[0].devargs: must not be empty"
+        );
+        assert_eq!(
+            err(&format!("{DPDK_PORT}devargs = \"x\"\nn_rxq = 0")),
+            "bridge[0].port[0].n_rxq: 0 out of range 1-1024"
+        );
+        assert_eq!(
+            err(&format!("{DPDK_PORT}devargs = \"x\"\nmtu = 10000")),
+            "bridge[0].port[0].mtu: 10000 out of range 68-9702"
+        );
+        assert_eq!(
+            err(&format!("{DPDK_PORT}devargs = \"x\"\nrxq_size = \"big\"")),
+            "bridge[0].port[0].rxq_size: expected an integer"
+        );
+        assert_eq!(
+            err(&format!(
+                "{DPDK_PORT}devargs = \"x\"\nrx_pcap = \"in.pcap\""
+            )),
+            "bridge[0].port[0].rx_pcap: not allowed for a dpdk port"
+        );
+        assert_eq!(
+            err(&format!("{PORT}type = \"pcap\"\ndevargs = \"net_null0\"")),
+            "bridge[0].port[0].devargs: not allowed for a pcap port"
+        );
+        assert_eq!(err("[dpdk]\neal_arg = []"), "dpdk.eal_arg: unknown key");
+        assert_eq!(
+            err("[dpdk]\neal_args = \"--no-huge\""),
+            "dpdk.eal_args: expected a list of arguments (strings)"
+        );
+    }
+
+    #[test]
+    fn rxq_assign_and_auto_lb() {
+        let c = ok("");
+        assert_eq!(c.pmd.rxq_assign, RxqAssign::Cycles);
+        assert!(!c.pmd.pmd_auto_lb);
+        let c = ok(
+            "[pmd]\nrxq_assign = \"roundrobin\"\npmd_auto_lb = true\npmd_auto_lb_interval_ms = 100",
+        );
+        assert_eq!(c.pmd.rxq_assign, RxqAssign::RoundRobin);
+        assert!(c.pmd.pmd_auto_lb);
+        assert_eq!(c.pmd.pmd_auto_lb_interval_ms, 100);
+        assert_eq!(
+            ok("[pmd]\nrxq_assign = \"group\"").pmd.rxq_assign,
+            RxqAssign::Group
+        );
+        assert_eq!(
+            err("[pmd]\nrxq_assign = \"fair\""),
+            "pmd.rxq_assign: unknown assignment \"fair\" (\"roundrobin\", \"cycles\" or \"group\")"
+        );
+        assert_eq!(
+            err("[pmd]\npmd_auto_lb = 1"),
+            "pmd.pmd_auto_lb: expected true or false"
+        );
+    }
+
+    #[test]
+    fn port_from_command_line_words() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let p = parse_port_args(
+            "d9",
+            &args(&["type=dpdk", "devargs=net_null0,no-rx=1", "n_rxq=2"]),
+            base(),
+        )
+        .unwrap();
+        assert_eq!(p.name, "d9");
+        assert_eq!(p.ofport, 0);
+        assert!(
+            matches!(p.kind, PortKind::Dpdk { n_rxq: 2, ref devargs, .. } if devargs == "net_null0,no-rx=1")
+        );
+        let p = parse_port_args(
+            "p",
+            &args(&["type=pcap", "rx_pcap=in.pcap", "ofport=7"]),
+            base(),
+        )
+        .unwrap();
+        assert_eq!(p.ofport, 7);
+        assert!(
+            matches!(p.kind, PortKind::Pcap { rx_pcap: Some(ref r), .. } if r == Path::new("/etc/rvs/in.pcap"))
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk", "devargs=x", "n_rxq=0"]), base())
+                .unwrap_err(),
+            "n_rxq: 0 out of range 1-1024"
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk"]), base()).unwrap_err(),
+            "devargs: required key is missing (a PCI address or a vdev such as \"net_pcap0,rx_pcap=in.pcap\")"
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk", "devarg=x"]), base()).unwrap_err(),
+            "devarg: unknown key"
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk", "devargs"]), base()).unwrap_err(),
+            "\"devargs\": expected KEY=VALUE"
+        );
+        assert_eq!(
+            parse_port_args("d", &args(&["type=dpdk", "devargs=1", "devargs=2"]), base())
+                .unwrap_err(),
+            "devargs: given twice"
         );
     }
 }

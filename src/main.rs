@@ -9,9 +9,12 @@ mod bridge;
 mod commands;
 mod config;
 mod ctl;
+mod dpdk_port;
 
+mod port_commands;
 mod replay;
 mod run;
+mod rxq_commands;
 mod tunnels;
 
 use clap::{Parser, Subcommand};

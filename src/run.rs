@@ -67,6 +67,14 @@ pub struct Switch {
     pub dummies: HashMap<String, DummyInjector>,
     /// Set to stop the switch.
     pub exit: Arc<AtomicBool>,
+    /// The config it started from (`add-port` opens ports with its
+    /// `[dpdk]` and `[pmd]` settings).
+    pub config: Config,
+    /// Directory relative paths in `add-port` resolve against (the
+    /// config file's).
+    pub base_dir: PathBuf,
+    /// Serialises `add-port` and `del-port`.
+    pub port_changes: std::sync::Mutex<()>,
 }
 
 /// Parses a bridge's initial flows, all or nothing; errors name the config
@@ -108,7 +116,7 @@ fn build(
     let mut vports: Vec<Vport> = Vec::new();
     let mut odp = 1u32;
     for (bi, b) in cfg.bridges.iter().enumerate() {
-        let mut map = PortMap::default();
+        let mut map = Vec::new();
         for p in &b.ports {
             if let PortKind::Tunnel(t) = &p.kind {
                 // Tunnel ports share one datapath vport per type and UDP
@@ -141,7 +149,7 @@ fn build(
                         odp - 1
                     }
                 };
-                map.ports.push(BridgePort {
+                map.push(BridgePort {
                     name: p.name.clone(),
                     ofport: p.ofport,
                     odp: v,
@@ -157,42 +165,8 @@ fn build(
                 source,
             };
             tracing::debug!(bridge = %b.name, port = %p.name, kind = p.kind.type_name(), "opening port");
-            let (rxqs, finite, tx): (Vec<Box<dyn pmd::RxQueue>>, bool, Arc<dyn pmd::TxPort>) =
-                match &p.kind {
-                    PortKind::Pcap {
-                        rx_pcap,
-                        tx_pcap,
-                        looping,
-                    } => {
-                        let pc = PcapPortConfig {
-                            rx_pcap: rx_pcap.clone(),
-                            tx_pcap: tx_pcap.clone(),
-                            looping: *looping,
-                        };
-                        let (rx, tx) = open_pcap(&p.name, &pc, stats.clone()).map_err(perr)?;
-                        let finite = rx.is_some() && !*looping;
-                        (rx.into_iter().collect(), finite, tx)
-                    }
-                    PortKind::Dummy { tx_pcap } => {
-                        let (rx, tx, inj) =
-                            open_dummy(&p.name, tx_pcap.as_deref(), stats.clone()).map_err(perr)?;
-                        dummies.insert(p.name.clone(), inj);
-                        (vec![rx], false, tx)
-                    }
-                    PortKind::Ring => {
-                        let (rx, tx, _end) = ring_port(&p.name, 4096, stats.clone());
-                        (vec![rx], false, tx)
-                    }
-                    PortKind::AfPacket { iface } => {
-                        let ac = AfPacketConfig {
-                            name: p.name.clone(),
-                            iface: iface.clone(),
-                        };
-                        let (rx, tx) = open_afpacket(&ac, stats.clone()).map_err(perr)?;
-                        (vec![rx], false, tx)
-                    }
-                    PortKind::Tunnel(_) => unreachable!("tunnel ports are handled above"),
-                };
+            let (rxqs, finite, tx) =
+                open_port(cfg, &p.name, &p.kind, &stats, &mut dummies).map_err(perr)?;
             specs.push(PortSpec {
                 odp,
                 name: p.name.clone(),
@@ -201,7 +175,7 @@ fn build(
                 tx,
                 stats,
             });
-            map.ports.push(BridgePort {
+            map.push(BridgePort {
                 name: p.name.clone(),
                 ofport: p.ofport,
                 odp,
@@ -215,7 +189,7 @@ fn build(
             let (spec, lp) = open_local(&b.name, odp, &mut dummies);
             specs.push(spec);
             local = Some(lp);
-            map.ports.push(BridgePort {
+            map.push(BridgePort {
                 name: b.name.clone(),
                 ofport: ofp::LOCAL,
                 odp,
@@ -224,6 +198,7 @@ fn build(
             });
             odp += 1;
         }
+        let map = PortMap::new(map);
         let mut mods = initial_flows(bi, b, &map)?;
         if b.default_flows {
             // As OVS: a bridge nobody gave flows to is a learning switch.
@@ -305,6 +280,65 @@ fn made_up_mac(bridge: &str) -> [u8; 6] {
     [0x02, b[0], b[1], b[2], b[3], b[4]]
 }
 
+/// What an opened port gives the datapath: receive queues, whether they
+/// end (non-looping capture), and the transmit side.
+pub type OpenedPort = (Vec<Box<dyn pmd::RxQueue>>, bool, Arc<dyn pmd::TxPort>);
+
+/// Opens one port of type `kind` (at startup, or by `add-port`); dummy
+/// ports' injectors go into `dummies`.
+pub fn open_port(
+    cfg: &Config,
+    name: &str,
+    kind: &PortKind,
+    stats: &Arc<PortStats>,
+    dummies: &mut HashMap<String, DummyInjector>,
+) -> Result<OpenedPort, pmd::PortError> {
+    Ok(match kind {
+        PortKind::Pcap {
+            rx_pcap,
+            tx_pcap,
+            looping,
+        } => {
+            let pc = PcapPortConfig {
+                rx_pcap: rx_pcap.clone(),
+                tx_pcap: tx_pcap.clone(),
+                looping: *looping,
+            };
+            let (rx, tx) = open_pcap(name, &pc, stats.clone())?;
+            let finite = rx.is_some() && !*looping;
+            (rx.into_iter().collect(), finite, tx)
+        }
+        PortKind::Dummy { tx_pcap } => {
+            let (rx, tx, inj) = open_dummy(name, tx_pcap.as_deref(), stats.clone())?;
+            dummies.insert(name.to_string(), inj);
+            (vec![rx], false, tx)
+        }
+        PortKind::Ring => {
+            let (rx, tx, _end) = ring_port(name, 4096, stats.clone());
+            (vec![rx], false, tx)
+        }
+        PortKind::Dpdk { .. } => {
+            let n_pmds = cfg.pmd.cores.len();
+            let (rx, tx) = crate::dpdk_port::open(&cfg.dpdk, name, kind, n_pmds, stats.clone())?;
+            (rx, false, tx)
+        }
+        PortKind::AfPacket { iface } => {
+            let ac = AfPacketConfig {
+                name: name.to_string(),
+                iface: iface.clone(),
+            };
+            let (rx, tx) = open_afpacket(&ac, stats.clone())?;
+            (vec![rx], false, tx)
+        }
+        PortKind::Tunnel(_) => {
+            return Err(pmd::PortError::Config {
+                port: name.to_string(),
+                reason: "tunnel ports have no device of their own".into(),
+            })
+        }
+    })
+}
+
 /// Removes OpenFlow rules whose idle or hard timeout has passed (idle
 /// time counts from the last hit the revalidator pushed into the rule),
 /// through the datapath so their megaflows go with them.
@@ -348,6 +382,15 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
         max_idle_ms: cfg.pmd.max_idle_ms,
         revalidate_interval_ms: cfg.pmd.revalidate_interval_ms,
         flow_limit: cfg.pmd.flow_limit,
+        rxq_assign: match cfg.pmd.rxq_assign {
+            config::RxqAssign::RoundRobin => pmd::sched::RxqAssign::RoundRobin,
+            config::RxqAssign::Cycles => pmd::sched::RxqAssign::Cycles,
+            config::RxqAssign::Group => pmd::sched::RxqAssign::Group,
+        },
+        auto_lb: cfg.pmd.pmd_auto_lb.then(|| pmd::rxqs::AutoLb {
+            interval_ms: cfg.pmd.pmd_auto_lb_interval_ms,
+            ..pmd::rxqs::AutoLb::default()
+        }),
         ..DatapathConfig::default()
     };
     let exit = Arc::new(AtomicBool::new(false));
@@ -361,6 +404,9 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
         bridges,
         dummies,
         exit: exit.clone(),
+        base_dir: config_path.parent().unwrap_or(Path::new("")).to_path_buf(),
+        config: cfg,
+        port_changes: std::sync::Mutex::new(()),
     });
     let socket: PathBuf = server.path().to_path_buf();
     tracing::info!(

@@ -145,7 +145,7 @@ impl TunnelState {
         }
         bridges.bridges.iter().any(|b| {
             b.ports
-                .ports
+                .read()
                 .iter()
                 .any(|p| p.tunnel.as_ref().is_some_and(|t| t.local_ip == Some(ip)))
         })
@@ -256,12 +256,17 @@ impl TunnelState {
     pub fn ports_text(&self, bridges: &Bridges) -> String {
         let mut s = String::from("Listening ports:\n");
         for v in &self.vports {
-            let refs = bridges
+            let refs: usize = bridges
                 .bridges
                 .iter()
-                .flat_map(|b| &b.ports.ports)
-                .filter(|p| p.odp == v.odp && p.tunnel.is_some())
-                .count();
+                .map(|b| {
+                    b.ports
+                        .read()
+                        .iter()
+                        .filter(|p| p.odp == v.odp && p.tunnel.is_some())
+                        .count()
+                })
+                .sum();
             s += &format!("{} ({}) ref_cnt={refs}\n", v.name, v.dst_port);
         }
         s
@@ -289,8 +294,8 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 impl XlateView<'_> {
     /// [`ofproto::xlate::XlatePorts::output`] for bridges with tunnels.
     pub(crate) fn tunnel_output(&self, ofport: u32, flow: &Flow, wc: &mut Flow) -> PortOutput {
-        if let Some(spec) = self.bridge.port(ofport).and_then(|p| p.tunnel.as_ref()) {
-            return self.encap(spec, flow, wc);
+        if let Some(spec) = self.bridge.tunnel_spec(ofport) {
+            return self.encap(&spec, flow, wc);
         }
         if ofport == ofp::LOCAL && !self.bridges.tunnels.vports.is_empty() {
             return self.decap(flow, wc);
@@ -667,9 +672,7 @@ mod tests {
         };
         let int = Bridge::new(
             "br-int".into(),
-            PortMap {
-                ports: vec![port("h1", 1, 1, None), port("vx", 2, 2, Some(spec))],
-            },
+            PortMap::new(vec![port("h1", 1, 1, None), port("vx", 2, 2, Some(spec))]),
             normal_tables(),
             MacTable::default(),
             None,
@@ -678,9 +681,10 @@ mod tests {
         let s2 = sent.clone();
         let phy = Bridge::new(
             "br-phy".into(),
-            PortMap {
-                ports: vec![port("up", 1, 3, None), port("br-phy", ofp::LOCAL, 4, None)],
-            },
+            PortMap::new(vec![
+                port("up", 1, 3, None),
+                port("br-phy", ofp::LOCAL, 4, None),
+            ]),
             normal_tables(),
             MacTable::default(),
             Some(LocalPort {

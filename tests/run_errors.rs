@@ -187,3 +187,22 @@ fn bad_runtime_flows_change_nothing() {
     r.exit();
     assert_eq!(read_pcap(&sb.path("p2.pcap")), vec![udp(5, 1, 2, 20)]);
 }
+
+/// Without the `dpdk` feature, a DPDK port is refused with the way out.
+#[cfg(not(feature = "dpdk"))]
+#[test]
+fn dpdk_port_without_the_feature_says_how_to_build() {
+    let sb = Sandbox::new("no-dpdk-feature");
+    let cfg = sb.config(
+        "",
+        "[[bridge]]\nname = \"br0\"\n[[bridge.port]]\nname = \"d1\"\ntype = \"dpdk\"\ndevargs = \"net_null0\"\n",
+    );
+    let mut r = Rvs::spawn(&sb, &cfg, false);
+    let st = r.wait_exit(std::time::Duration::from_secs(5));
+    assert_ne!(st.code(), Some(0));
+    let err = r.stderr();
+    assert!(
+        err.contains("port d1: type \"dpdk\" needs rvs built with DPDK support"),
+        "{err}"
+    );
+}

@@ -1,19 +1,27 @@
 //! The userspace datapath: PMD threads, upcall handlers and the
 //! revalidator, started together over a set of ports and a translator.
 //!
-//! Receive queues are assigned to PMDs round-robin in port order. Every
-//! PMD can transmit on every port. The datapath's clock is milliseconds
+//! Receive queues start assigned to PMDs round-robin in port order; they
+//! move later by rebalancing (`pmd-rxq-rebalance`, automatic load
+//! balancing) and as ports come and go at run time (see [`crate::rxqs`]).
+//! Every PMD can transmit on every port. The datapath's clock is milliseconds
 //! since it started ([`Datapath::now_ms`]); megaflow and rule stats use it,
 //! and the bridge layer should too.
 //!
 //! # Thread safety
 //! `Datapath` methods are called from the control thread. They talk to
 //! PMDs by message and read their single-writer counters; slow-path state
-//! (ukeys) sits behind mutexes that the fast path never touches.
+//! (ukeys), the rxq table and the port table sit behind mutexes that the
+//! fast path never touches. Adding or removing a port holds the rxq
+//! table's mutex for the whole change, so port changes and rebalances
+//! never interleave; PMDs get the new port table by message (an `Arc`
+//! swapped between two iterations), never by a lock.
 
 use crate::pmd::{AssignedRxq, DpPortTx, PmdMsg, PmdSettings, PmdShared, PmdThread, Upcall};
 use crate::port::{PortStats, RxQueue, TxPort};
 use crate::revalidator::{revalidate, RevalStats};
+use crate::rxqs::{AutoLb, MoveError, PmdRxqs, RxqMove, RxqTable};
+use crate::sched::RxqAssign;
 use crate::stats::{PmdStats, PmdStatsSnapshot};
 use crate::upcall::{handler_loop, Translator};
 use crossbeam::channel::{bounded, Receiver};
@@ -48,6 +56,10 @@ pub struct DatapathConfig {
     pub upcall_queue: usize,
     /// Whether to pin PMD threads to their cores.
     pub pin: bool,
+    /// How receive queues are (re)assigned to PMDs.
+    pub rxq_assign: RxqAssign,
+    /// Automatic load balancing, when on.
+    pub auto_lb: Option<AutoLb>,
 }
 
 impl Default for DatapathConfig {
@@ -62,6 +74,8 @@ impl Default for DatapathConfig {
             flow_limit: 200_000,
             upcall_queue: 4096,
             pin: true,
+            rxq_assign: RxqAssign::default(),
+            auto_lb: None,
         }
     }
 }
@@ -99,6 +113,15 @@ pub enum DatapathError {
     /// A thread could not be started.
     #[error("cannot start thread: {0}")]
     Spawn(#[from] std::io::Error),
+    /// A port with this datapath number exists already.
+    #[error("datapath port {0} exists already")]
+    PortExists(u32),
+    /// No port with this datapath number.
+    #[error("no datapath port {0}")]
+    NoSuchPort(u32),
+    /// Receive queues could not be moved.
+    #[error(transparent)]
+    Move(#[from] MoveError),
 }
 
 /// What the slow path remembers of an installed megaflow (OVS's ukey).
@@ -144,6 +167,10 @@ pub struct Shared {
     pub reval_lock: Mutex<()>,
     /// The datapath clock's origin.
     pub start: Instant,
+    /// Which PMD polls which receive queue.
+    pub rxqs: Mutex<RxqTable>,
+    /// The port table the PMDs use (indexed by datapath port number).
+    pub port_table: Mutex<Arc<Vec<Option<DpPortTx>>>>,
 }
 
 impl Shared {
@@ -193,8 +220,8 @@ pub struct PortInfo {
 pub struct Datapath {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    ports: Vec<PortInfo>,
-    finite_total: u64,
+    ports: RwLock<Vec<PortInfo>>,
+    finite_total: AtomicU64,
     baselines: Mutex<Vec<PmdStatsSnapshot>>,
 }
 
@@ -245,9 +272,8 @@ impl Datapath {
         let mut table: Vec<Option<DpPortTx>> = vec![None; max_odp + 1];
         let mut infos = Vec::new();
         let n_pmds = config.cores.len();
-        let mut assigned: Vec<Vec<AssignedRxq>> = (0..n_pmds).map(|_| Vec::new()).collect();
+        let mut queues = Vec::new();
         let mut finite_total = 0u64;
-        let mut next = 0usize;
         for p in ports {
             table[p.odp as usize] = Some(DpPortTx {
                 odp: p.odp,
@@ -264,16 +290,18 @@ impl Datapath {
                 if p.finite {
                     finite_total += 1;
                 }
-                assigned[next % n_pmds].push(AssignedRxq {
+                queues.push(AssignedRxq {
                     odp: p.odp,
                     name: p.name.clone(),
                     qid,
                     queue: q,
                     finite: p.finite,
+                    cycles: Arc::new(AtomicU64::new(0)),
+                    exhausted_seen: false,
                 });
-                next += 1;
             }
         }
+        let (assigned, rxq_table) = crate::rxqs::initial(queues, n_pmds);
         let table = Arc::new(table);
 
         let mut pmds = Vec::new();
@@ -287,10 +315,6 @@ impl Datapath {
                 drops: Arc::new(std::array::from_fn(|_| AtomicU64::new(0))),
                 inbox: tx,
                 finite_done: Arc::new(AtomicU64::new(0)),
-                rxqs: assigned[i]
-                    .iter()
-                    .map(|q| (q.name.clone(), q.qid))
-                    .collect(),
             });
             inboxes.push(rx);
         }
@@ -318,6 +342,10 @@ impl Datapath {
                 std::thread::Builder::new()
                     .name(format!("pmd-c{:02}", core.unwrap_or(0)))
                     .spawn(move || {
+                        // A DPDK lcore id, so mbuf pools cache for this
+                        // thread (nothing without DPDK).
+                        #[cfg(feature = "dpdk")]
+                        let _eal = crate::dpdk::eal::ThreadRegistration::new();
                         if let (true, Some(c)) = (pin, core) {
                             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                                 tracing::warn!(core = c, "could not pin PMD thread");
@@ -339,6 +367,8 @@ impl Datapath {
             config: config.clone(),
             reval_lock: Mutex::new(()),
             start,
+            rxqs: Mutex::new(rxq_table),
+            port_table: Mutex::new(table),
         });
         for i in 0..config.handler_threads.max(1) {
             let s = shared.clone();
@@ -354,12 +384,21 @@ impl Datapath {
                 .name("revalidator".into())
                 .spawn(move || crate::revalidator::revalidator_loop(s))?,
         );
+        if let Some(lb) = config.auto_lb {
+            let s = shared.clone();
+            let mode = config.rxq_assign;
+            threads.push(
+                std::thread::Builder::new()
+                    .name("pmd-auto-lb".into())
+                    .spawn(move || crate::rxqs::auto_lb_loop(s, lb, mode))?,
+            );
+        }
         let n = shared.pmds.len();
         Ok(Datapath {
             shared,
             threads: Mutex::new(threads),
-            ports: infos,
-            finite_total,
+            ports: RwLock::new(infos),
+            finite_total: AtomicU64::new(finite_total),
             baselines: Mutex::new(vec![PmdStatsSnapshot::default(); n]),
         })
     }
@@ -369,19 +408,134 @@ impl Datapath {
         self.shared.now_ms()
     }
 
-    /// The ports.
-    pub fn ports(&self) -> &[PortInfo] {
-        &self.ports
+    /// The ports (a copy: ports come and go at run time).
+    pub fn ports(&self) -> Vec<PortInfo> {
+        self.ports.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The PMDs' cores and receive queues.
-    #[allow(clippy::type_complexity)]
-    pub fn pmd_rxqs(&self) -> Vec<(Option<usize>, Vec<(String, usize)>)> {
-        self.shared
-            .pmds
+    /// The PMDs' cores, by PMD index.
+    pub fn pmd_cores(&self) -> Vec<Option<usize>> {
+        self.shared.pmds.iter().map(|p| p.core).collect()
+    }
+
+    /// Each PMD's receive queues with their usage since the last
+    /// assignment (`dpif-netdev/pmd-rxq-show`).
+    pub fn pmd_rxqs(&self) -> Vec<PmdRxqs> {
+        crate::rxqs::show(&self.shared)
+    }
+
+    /// Reassigns receive queues with the configured mode over the loads
+    /// measured since the last assignment (`pmd-rxq-rebalance`).
+    pub fn rebalance(&self) -> Result<Vec<RxqMove>, DatapathError> {
+        Ok(crate::rxqs::rebalance(
+            &self.shared,
+            self.shared.config.rxq_assign,
+        )?)
+    }
+
+    /// Adds a port while the datapath runs: every PMD gets the new port
+    /// table, then its receive queues go to the PMDs with the fewest
+    /// queues. Traffic on the other ports does not stop.
+    pub fn add_port(&self, p: PortSpec) -> Result<(), DatapathError> {
+        let mut infos = self.ports.write().unwrap_or_else(|e| e.into_inner());
+        if infos.iter().any(|i| i.odp == p.odp) {
+            return Err(DatapathError::PortExists(p.odp));
+        }
+        {
+            let mut t = self
+                .shared
+                .port_table
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut table: Vec<Option<DpPortTx>> = t.as_ref().clone();
+            if table.len() <= p.odp as usize {
+                table.resize(p.odp as usize + 1, None);
+            }
+            table[p.odp as usize] = Some(DpPortTx {
+                odp: p.odp,
+                tx: p.tx.clone(),
+                stats: p.stats.clone(),
+            });
+            *t = Arc::new(table);
+            for pmd in &self.shared.pmds {
+                let _ = pmd.inbox.send(PmdMsg::SetPorts(t.clone()));
+            }
+        }
+        infos.push(PortInfo {
+            odp: p.odp,
+            name: p.name.clone(),
+            stats: p.stats.clone(),
+            tx: p.tx.clone(),
+        });
+        let queues: Vec<AssignedRxq> = p
+            .rxqs
+            .into_iter()
+            .enumerate()
+            .map(|(qid, q)| AssignedRxq {
+                odp: p.odp,
+                name: p.name.clone(),
+                qid,
+                queue: q,
+                finite: p.finite,
+                cycles: Arc::new(AtomicU64::new(0)),
+                exhausted_seen: false,
+            })
+            .collect();
+        if p.finite {
+            self.finite_total
+                .fetch_add(queues.len() as u64, Ordering::AcqRel);
+        }
+        crate::rxqs::add(&self.shared, queues);
+        self.shared.sync_pmds();
+        Ok(())
+    }
+
+    /// Removes a port while the datapath runs: its receive queues are
+    /// taken back from their PMDs, then every PMD gets a port table
+    /// without it (flushing what it had batched for it first). Returns the
+    /// port once no PMD uses it; dropping the returned value (and the
+    /// queues, dropped here) closes the device. Megaflows that send to the
+    /// port drop those packets (counted as invalid port) until the
+    /// caller's table change revalidates them. Traffic on the other ports
+    /// does not stop.
+    pub fn remove_port(&self, odp: u32) -> Result<PortInfo, DatapathError> {
+        let mut infos = self.ports.write().unwrap_or_else(|e| e.into_inner());
+        let at = infos
             .iter()
-            .map(|p| (p.core, p.rxqs.clone()))
-            .collect()
+            .position(|i| i.odp == odp)
+            .ok_or(DatapathError::NoSuchPort(odp))?;
+        let taken = crate::rxqs::remove_port(&self.shared, odp)?;
+        for (pmd, q) in &taken {
+            if q.finite {
+                self.finite_total.fetch_sub(1, Ordering::AcqRel);
+                if q.exhausted_seen {
+                    if let Some(p) = self.shared.pmds.get(*pmd) {
+                        p.finite_done.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+            }
+        }
+        drop(taken);
+        {
+            let mut t = self
+                .shared
+                .port_table
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut table: Vec<Option<DpPortTx>> = t.as_ref().clone();
+            if let Some(slot) = table.get_mut(odp as usize) {
+                *slot = None;
+            }
+            *t = Arc::new(table);
+            for pmd in &self.shared.pmds {
+                let _ = pmd.inbox.send(PmdMsg::SetPorts(t.clone()));
+            }
+        }
+        // Every PMD has switched tables (and flushed) when this returns.
+        self.shared.sync_pmds();
+        let info = infos.remove(at);
+        info.tx.flush();
+        Ok(info)
     }
 
     /// Per-PMD counters since the last [`Datapath::clear_pmd_stats`],
@@ -500,12 +654,13 @@ impl Datapath {
             .iter()
             .map(|p| p.finite_done.load(Ordering::Acquire))
             .sum();
-        self.finite_total > 0 && done >= self.finite_total
+        let total = self.finite_total.load(Ordering::Acquire);
+        total > 0 && done >= total
     }
 
     /// Whether any receive queue is finite.
     pub fn has_finite_rx(&self) -> bool {
-        self.finite_total > 0
+        self.finite_total.load(Ordering::Acquire) > 0
     }
 
     /// Stops every thread, then flushes every port. Idempotent.
@@ -523,7 +678,7 @@ impl Datapath {
         for t in threads {
             let _ = t.join();
         }
-        for p in &self.ports {
+        for p in self.ports.read().unwrap_or_else(|e| e.into_inner()).iter() {
             p.tx.flush();
         }
     }

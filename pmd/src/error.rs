@@ -48,4 +48,8 @@ pub enum PortError {
         /// What the OS said.
         source: io::Error,
     },
+    /// A DPDK device could not be attached or set up.
+    #[cfg(feature = "dpdk")]
+    #[error(transparent)]
+    Dpdk(#[from] crate::dpdk::DpdkError),
 }

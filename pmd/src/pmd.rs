@@ -14,6 +14,15 @@
 //! 5. barriers whose condition now holds are answered; housekeeping
 //!    (EMC sweep, subtable ranking) runs every so often.
 //!
+//! Receive queues and the port table change at run time only by message
+//! ([`PmdMsg::AddRxqs`], [`PmdMsg::TakeRxqs`], [`PmdMsg::SetPorts`]),
+//! between two iterations: a queue moves between PMDs by value, so it is
+//! never polled by two threads, and a removed port's transmit side is
+//! dropped by the PMD once it has flushed everything it had for it.
+//! Each queue's processing cycles (receive plus the fast path for what
+//! it received) are counted into its [`AssignedRxq::cycles`], which
+//! travels with the queue; rxq scheduling reads them.
+//!
 //! # Thread safety
 //! The PMD owns its fast path, queues, pool and sink outright (`&mut self`
 //! in its own thread). Others reach it only through its bounded inbox
@@ -87,6 +96,19 @@ pub enum PmdMsg {
     Drain(Sender<()>),
     /// Set the EMC's inverse insertion probability.
     SetEmcInsertInvProb(u32),
+    /// Start polling these receive queues.
+    AddRxqs(Vec<AssignedRxq>),
+    /// Stop polling the queues `(odp, qid)` listed (every queue of port
+    /// `odp` when `qid` is `None`) and send them back.
+    TakeRxqs {
+        /// Which queues.
+        which: Vec<(u32, Option<usize>)>,
+        /// Where the queues go.
+        reply: Sender<Vec<AssignedRxq>>,
+    },
+    /// Use this port table from now on (ports added or removed). Output
+    /// batched before the message is flushed with the old table first.
+    SetPorts(Arc<Vec<Option<DpPortTx>>>),
 }
 
 /// A receive queue assigned to a PMD, with the datapath port it belongs to.
@@ -101,6 +123,11 @@ pub struct AssignedRxq {
     pub queue: Box<dyn RxQueue>,
     /// Whether the queue ends (non-looping capture).
     pub finite: bool,
+    /// Processing cycles spent on this queue so far (written by the PMD
+    /// polling it, relaxed; read by rxq scheduling).
+    pub cycles: Arc<AtomicU64>,
+    /// Whether this queue's end has been counted in `finite_done`.
+    pub exhausted_seen: bool,
 }
 
 /// The transmit side of a datapath port.
@@ -128,8 +155,6 @@ pub struct PmdShared {
     pub inbox: Sender<PmdMsg>,
     /// Finite receive queues of this PMD that have ended.
     pub finite_done: Arc<AtomicU64>,
-    /// Receive queues assigned, for `pmd-rxq-show`: (port, qid).
-    pub rxqs: Vec<(String, usize)>,
 }
 
 /// The PMD's action sink: per-port transmit batches, recirculation, drops
@@ -179,7 +204,6 @@ pub struct PmdThread {
     id: usize,
     fp: FastPath,
     rxqs: Vec<AssignedRxq>,
-    finite_seen: Vec<bool>,
     ports: Arc<Vec<Option<DpPortTx>>>,
     inbox: Receiver<PmdMsg>,
     upcalls: Sender<Upcall>,
@@ -224,7 +248,6 @@ impl PmdThread {
                 settings.emc_insert_inv_prob,
                 shared.id as u32 + 1,
             ),
-            finite_seen: vec![false; rxqs.len()],
             rxqs,
             ports,
             inbox,
@@ -262,6 +285,14 @@ impl PmdThread {
             let now = t0.duration_since(self.start).as_millis() as u64 + 1;
             let executed = self.handle_messages(now);
             let mut rx = 0;
+            // Cycles of a busy queue: from the previous busy queue's end
+            // (or the iteration's start) to the next busy queue's start (or
+            // the iteration's end, which includes its share of flushing).
+            // The clock is read again only when a second queue turns out
+            // busy, so a PMD with one busy queue reads it twice per
+            // iteration, as before queues were measured.
+            let mut mark = t0;
+            let mut last_busy: Option<usize> = None;
             for q in 0..self.rxqs.len() {
                 let n = {
                     let AssignedRxq { queue, odp, .. } = &mut self.rxqs[q];
@@ -272,13 +303,21 @@ impl PmdThread {
                     n
                 };
                 if n > 0 {
+                    if let Some(prev) = last_busy {
+                        let t = Instant::now();
+                        let c =
+                            (t.duration_since(mark).as_nanos() as f64 * self.cycles_per_ns) as u64;
+                        PmdStats::bump(&self.rxqs[prev].cycles, c);
+                        mark = t;
+                    }
+                    last_busy = Some(q);
                     rx += n;
                     self.process(&mut batch, now);
                 } else if self.rxqs[q].finite
-                    && !self.finite_seen[q]
+                    && !self.rxqs[q].exhausted_seen
                     && self.rxqs[q].queue.is_exhausted()
                 {
-                    self.finite_seen[q] = true;
+                    self.rxqs[q].exhausted_seen = true;
                     self.finite_done.fetch_add(1, Ordering::Release);
                 }
             }
@@ -288,7 +327,12 @@ impl PmdThread {
             iter += 1;
             let s = &self.stats;
             PmdStats::bump(&s.iterations, 1);
-            let cycles = (t0.elapsed().as_nanos() as f64 * self.cycles_per_ns) as u64;
+            let end = Instant::now();
+            let cycles = (end.duration_since(t0).as_nanos() as f64 * self.cycles_per_ns) as u64;
+            if let Some(q) = last_busy {
+                let c = (end.duration_since(mark).as_nanos() as f64 * self.cycles_per_ns) as u64;
+                PmdStats::bump(&self.rxqs[q].cycles, c);
+            }
             PmdStats::bump(&s.rx_packets, rx as u64);
             if rx > 0 || executed > 0 {
                 // Busy: received, or ran upcalled packets.
@@ -541,6 +585,30 @@ impl PmdThread {
                     self.drains.push((target, reply));
                 }
                 PmdMsg::SetEmcInsertInvProb(p) => self.fp.emc.set_insert_inv_prob(p),
+                PmdMsg::AddRxqs(qs) => self.rxqs.extend(qs),
+                PmdMsg::TakeRxqs { which, reply } => {
+                    let wanted = |q: &AssignedRxq| {
+                        which.iter().any(|&(odp, qid)| {
+                            q.odp == odp && (qid.is_none() || qid == Some(q.qid))
+                        })
+                    };
+                    let mut taken = Vec::new();
+                    let mut i = 0;
+                    while i < self.rxqs.len() {
+                        if wanted(&self.rxqs[i]) {
+                            taken.push(self.rxqs.remove(i));
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    // If nobody waits any more, the queues drop here.
+                    let _ = reply.send(taken);
+                }
+                PmdMsg::SetPorts(table) => {
+                    // Whatever is batched goes out through the old table.
+                    self.flush_tx();
+                    self.ports = table;
+                }
             }
         }
         executed

@@ -39,6 +39,46 @@ pub trait TxPort: Send + Sync {
 
     /// Pushes buffered output to its destination (pcap files are flushed).
     fn flush(&self) {}
+
+    /// The device's own counters, for ports backed by a device that keeps
+    /// them (DPDK's `rte_eth_stats`); `None` for software ports, whose
+    /// [`PortStats`] are the only counters. Port-level queries live on the
+    /// transmit side because it is the one object per port that is shared.
+    fn device_stats(&self) -> Option<DeviceCounters> {
+        None
+    }
+
+    /// The device's extended statistics by name (DPDK's xstats), `None`
+    /// when the port type has none, `Some(Err)` when reading them failed.
+    fn xstats(&self) -> Option<Result<Vec<(String, u64)>, String>> {
+        None
+    }
+
+    /// Whether the link is up, where the device knows.
+    fn link_up(&self) -> Option<bool> {
+        None
+    }
+}
+
+/// Counters a device keeps itself (see [`TxPort::device_stats`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceCounters {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets the device dropped on receive (no room, no buffer).
+    pub rx_dropped: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets dropped on transmit.
+    pub tx_dropped: u64,
+    /// Transmit errors.
+    pub tx_errors: u64,
 }
 
 /// Counters of one port.

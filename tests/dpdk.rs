@@ -1,0 +1,464 @@
+//! End-to-end tests of DPDK ports (`type = "dpdk"`), with the `dpdk`
+//! feature: `cargo test --features dpdk --test dpdk`.
+//!
+//! Plan: every test runs the `rvs` binary (one process each, so each gets
+//! its own DPDK EAL, which can be initialised once per process) with EAL
+//! on ordinary memory (`--no-huge -m 1024 --no-shconf --no-pci`, no NIC
+//! needed) and DPDK virtual devices. `net_pcap` ports read a capture
+//! built here and write what the switch sends, through DPDK's real
+//! receive and transmit paths and mbufs; the test waits until the
+//! device's transmit counter (`dump-ports`, from `rte_eth_stats`) reaches
+//! the expected count, stops the switch (which closes the devices and so
+//! flushes the captures) and compares the captures byte for byte, as
+//! multisets. Covered: plain forwarding and a pushed VLAN tag (written
+//! into the mbuf's headroom); two receive queues polled by two PMDs with
+//! one transmit queue each; bad devargs and a failed EAL init refused at
+//! startup with errors naming the port and pointing at hugepages.md.
+
+#![cfg(feature = "dpdk")]
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const EAL: &str = "[dpdk]\neal_args = [\"--no-huge\", \"-m\", \"1024\", \"--no-shconf\", \"--no-pci\", \"-l\", \"0\"]\n";
+
+/// A config: `cores`, the EAL section, then `body`.
+fn config(sb: &Sandbox, cores: &str, body: &str) -> std::path::PathBuf {
+    let text = format!(
+        "[control]\nsocket = \"{}\"\n\n[pmd]\ncores = {cores}\n\n{EAL}\n{body}",
+        sb.socket().display()
+    );
+    sb.write("rvs.toml", &text)
+}
+
+/// A `type = "dpdk"` port.
+fn dpdk_port(name: &str, ofport: u32, devargs: &str, extra: &str) -> String {
+    format!("[[bridge.port]]\nname = \"{name}\"\nofport = {ofport}\ntype = \"dpdk\"\ndevargs = \"{devargs}\"\n{extra}\n")
+}
+
+/// A bridge `br0` with `flows` and `ports`, without an internal port (the
+/// tests count rx queues and ports: only the DPDK ones).
+fn bridge(flows: &[&str], ports: &[String]) -> String {
+    let flows: Vec<String> = flows.iter().map(|f| format!("    \"{f}\",\n")).collect();
+    format!(
+        "[[bridge]]\nname = \"br0\"\ninternal = false\nflows = [\n{}]\n\n{}",
+        flows.concat(),
+        ports.concat()
+    )
+}
+
+/// Waits (10 s at most) until OpenFlow port `ofport` has sent `n` packets.
+#[track_caller]
+fn wait_tx(r: &Rvs, ofport: u64, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, tx) = r.port_counts("br0", ofport);
+        if tx >= n {
+            assert_eq!(tx, n, "port {ofport} sent more than expected");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "port {ofport} sent {tx} of {n} packets within 10 s:\n{}",
+            r.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `frame` with an 802.1Q tag (VID `vid`, PCP 0) after the MAC addresses.
+fn tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00, (vid >> 8) as u8, vid as u8]);
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+#[test]
+fn pcap_vdev_forwarding_is_byte_exact() {
+    let sb = Sandbox::new("dpdk-fwd");
+    let udp_frames: Vec<_> = (0..40u16)
+        .map(|i| udp(2, 1000 + i, 53, 60 + i as usize))
+        .collect();
+    let tcp_frames: Vec<_> = (0..30u16)
+        .map(|i| tcp(3, 2000 + i, 80, 54 + 3 * i as usize))
+        .collect();
+    let mut input = Vec::new();
+    for i in 0..40 {
+        input.push(udp_frames[i].clone());
+        if i < 30 {
+            input.push(tcp_frames[i].clone());
+        }
+    }
+    let inp = sb.write_pcap("in.pcap", &input);
+    let out = sb.path("out.pcap");
+    let cfg = config(
+        &sb,
+        "[0]",
+        &bridge(
+            &[
+                "priority=10,in_port=1,udp,actions=mod_vlan_vid:10,output:2",
+                "priority=5,in_port=1,actions=output:2",
+            ],
+            &[
+                dpdk_port("d1", 1, &format!("net_pcap0,rx_pcap={}", inp.display()), ""),
+                dpdk_port("d2", 2, &format!("net_pcap1,tx_pcap={}", out.display()), ""),
+            ],
+        ),
+    );
+    let mut r = Rvs::start(&sb, &cfg);
+    wait_tx(&r, 2, input.len() as u64);
+    assert_eq!(r.port_counts("br0", 1).0, input.len() as u64);
+    let ports: serde_json::Value =
+        serde_json::from_str(&r.ctl(&["--json", "dump-ports", "br0"])).unwrap();
+    assert_eq!(ports[0]["link_up"], true, "{ports}");
+    assert!(r.ctl(&["dump-ports", "br0"]).contains(", link=up"));
+    r.exit();
+    let mut want: Vec<_> = udp_frames.iter().map(|f| tagged(f, 10)).collect();
+    want.extend(tcp_frames);
+    assert_same_frames("out.pcap", read_pcap(&out), want);
+    let err = r.stderr();
+    assert!(
+        err.contains("rvs: port d2: rx 0 pkts, tx 70 pkts, drop rx 0 tx 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_rx_queues_on_two_pmds() {
+    let sb = Sandbox::new("dpdk-mq");
+    // One capture per receive queue (net_pcap gives a queue per rx_pcap),
+    // a transmit queue per PMD (one tx_pcap each).
+    let a: Vec<_> = (0..50u16).map(|i| udp(2, 3000 + i, 53, 64)).collect();
+    let b: Vec<_> = (0..60u16).map(|i| tcp(3, 4000 + i, 80, 70)).collect();
+    let (pa, pb) = (sb.write_pcap("a.pcap", &a), sb.write_pcap("b.pcap", &b));
+    let (o0, o1) = (sb.path("out0.pcap"), sb.path("out1.pcap"));
+    let cfg = config(
+        &sb,
+        "[0, 1]\nrxq_assign = \"roundrobin\"",
+        &bridge(
+            &["in_port=1,actions=output:2"],
+            &[
+                dpdk_port(
+                    "d1",
+                    1,
+                    &format!(
+                        "net_pcap0,rx_pcap={},rx_pcap={}",
+                        pa.display(),
+                        pb.display()
+                    ),
+                    "n_rxq = 2",
+                ),
+                dpdk_port(
+                    "d2",
+                    2,
+                    &format!(
+                        "net_pcap1,tx_pcap={},tx_pcap={}",
+                        o0.display(),
+                        o1.display()
+                    ),
+                    "",
+                ),
+            ],
+        ),
+    );
+    let mut r = Rvs::start(&sb, &cfg);
+    let rxq = r.ctl(&["dpif-netdev/pmd-rxq-show"]);
+    let per_pmd: Vec<&str> = rxq.split("pmd thread").skip(1).collect();
+    assert_eq!(per_pmd.len(), 2, "{rxq}");
+    assert!(
+        per_pmd[0].contains("queue-id:  0") && per_pmd[1].contains("queue-id:  1"),
+        "{rxq}"
+    );
+    wait_tx(&r, 2, 110);
+    let stats = r.ctl(&["--json", "dpif-netdev/pmd-stats-show"]);
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let rx: Vec<u64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rx_packets"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rx.len(), 2);
+    assert!(
+        rx.contains(&50) && rx.contains(&60),
+        "each PMD polled its own queue: {rx:?}"
+    );
+    r.exit();
+    let (g0, g1) = (read_pcap(&o0), read_pcap(&o1));
+    assert!(
+        !g0.is_empty() && !g1.is_empty(),
+        "both PMDs sent on their own queue"
+    );
+    let mut all = g0;
+    all.extend(g1);
+    let mut want = a;
+    want.extend(b);
+    assert_same_frames("out0 + out1", all, want);
+}
+
+/// Runs a config that must fail at startup; returns stderr.
+fn startup_error(sb: &Sandbox, cfg: &std::path::Path) -> String {
+    let mut r = Rvs::spawn(sb, cfg, false);
+    let st = r.wait_exit(Duration::from_secs(10));
+    assert_ne!(st.code(), Some(0));
+    assert!(!sb.socket().exists());
+    r.stderr()
+}
+
+#[test]
+fn bad_devargs_is_a_clear_startup_error() {
+    let sb = Sandbox::new("dpdk-bad-devargs");
+    let cfg = config(
+        &sb,
+        "[0]",
+        &bridge(&[], &[dpdk_port("d1", 1, "net_nosuchdriver0,x=1", "")]),
+    );
+    let err = startup_error(&sb, &cfg);
+    assert!(
+        err.contains(
+            "rvs: bridge br0: port d1: devargs \"net_nosuchdriver0,x=1\": cannot attach the device"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn failed_eal_init_points_at_hugepages_md() {
+    let sb = Sandbox::new("dpdk-bad-eal");
+    let text = format!(
+        "[control]\nsocket = \"{}\"\n[dpdk]\neal_args = [\"--no-such-eal-option\"]\n{}",
+        sb.socket().display(),
+        bridge(&[], &[dpdk_port("d1", 1, "net_null0", "")])
+    );
+    let cfg = sb.write("rvs.toml", &text);
+    let err = startup_error(&sb, &cfg);
+    assert!(err.contains("DPDK EAL initialisation failed"), "{err}");
+    assert!(err.contains("--no-such-eal-option"), "{err}");
+    assert!(err.contains("see hugepages.md"), "{err}");
+}
+
+/// `tx_packets` of `ofport` (from the device, `dump-ports --json`).
+fn tx_of(r: &Rvs, ofport: u64) -> u64 {
+    r.port_counts("br0", ofport).1
+}
+
+/// Waits (10 s at most) until `f` holds.
+#[track_caller]
+fn wait_until(what: &str, r: &Rvs, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} within 10 s:\n{}",
+            r.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ports_added_and_removed_while_traffic_flows() {
+    // Plan: d1 replays one frame forever into d2 (net_null) and port 3,
+    // which does not exist yet. While d2's counter keeps rising, add d3
+    // (a net_pcap writer) at run time, see it transmit, read its
+    // extended statistics, remove it (the capture is closed and holds
+    // only the input frame), check that bad devargs and unknown ports are
+    // refused without disturbing d2, and re-attach the same vdev name.
+    let sb = Sandbox::new("dpdk-hotplug");
+    let frame = udp(2, 1234, 53, 64);
+    let inp = sb.write_pcap("in.pcap", std::slice::from_ref(&frame));
+    let out3 = sb.path("out3.pcap");
+    let cfg = config(
+        &sb,
+        "[0]",
+        &bridge(
+            &["in_port=1,actions=output:2,output:3"],
+            &[
+                dpdk_port(
+                    "d1",
+                    1,
+                    &format!("net_pcap0,rx_pcap={},infinite_rx=1", inp.display()),
+                    "",
+                ),
+                dpdk_port("d2", 2, "net_null0,no-rx=1", ""),
+            ],
+        ),
+    );
+    let mut r = Rvs::start(&sb, &cfg);
+    // d2 must keep sending through every change below.
+    let mut last = 0;
+    let mut still_flowing = |r: &Rvs| {
+        let mut now = tx_of(r, 2);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while now <= last {
+            assert!(
+                Instant::now() < deadline,
+                "d2 stopped sending:\n{}",
+                r.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+            now = tx_of(r, 2);
+        }
+        last = now;
+    };
+    still_flowing(&r);
+
+    r.ctl(&[
+        "add-port",
+        "br0",
+        "d3",
+        "type=dpdk",
+        &format!("devargs=net_pcap2,tx_pcap={}", out3.display()),
+        "ofport=3",
+    ]);
+    still_flowing(&r);
+    wait_until("d3 transmits", &r, || tx_of(&r, 3) > 100);
+    let xs = r.ctl(&["--json", "dpdk/get-xstats", "d3"]);
+    let xs: serde_json::Value = serde_json::from_str(&xs).unwrap();
+    assert!(xs["tx_good_packets"].as_u64().unwrap() > 100, "{xs}");
+    assert!(r
+        .ctl(&["dpdk/get-xstats", "d1"])
+        .contains("rx_good_packets: "));
+
+    r.ctl(&["del-port", "br0", "d3"]);
+    still_flowing(&r);
+    let ports = r.ctl(&["--json", "dump-ports", "br0"]);
+    assert!(!ports.contains("\"d3\""), "{ports}");
+    let written = read_pcap(&out3);
+    assert!(written.len() > 100);
+    assert!(
+        written.iter().all(|f| *f == frame),
+        "d3 wrote only the input frame"
+    );
+
+    let e = r.ctl_err(&[
+        "add-port",
+        "br0",
+        "d4",
+        "type=dpdk",
+        "devargs=net_nosuchdriver0",
+    ]);
+    assert!(
+        e.contains("port d4: devargs \"net_nosuchdriver0\": cannot attach the device"),
+        "{e}"
+    );
+    let e = r.ctl_err(&["add-port", "br0", "d4", "type=dpdk", "devargs=x", "n_rxq=0"]);
+    assert!(e.contains("n_rxq: 0 out of range 1-1024"), "{e}");
+    let e = r.ctl_err(&["del-port", "br0", "nosuch"]);
+    assert!(e.contains("nosuch: no such port on bridge br0"), "{e}");
+    let e = r.ctl_err(&["dpdk/get-xstats", "nosuch"]);
+    assert!(e.contains("nosuch: no such port"), "{e}");
+    still_flowing(&r);
+
+    // The vdev was detached: the same name attaches again.
+    let out3b = sb.path("out3b.pcap");
+    r.ctl(&[
+        "add-port",
+        "br0",
+        "d3",
+        "type=dpdk",
+        &format!("devargs=net_pcap2,tx_pcap={}", out3b.display()),
+    ]);
+    wait_until("re-added d3 transmits", &r, || tx_of(&r, 3) > 0);
+    still_flowing(&r);
+    r.exit();
+}
+
+/// Per PMD (in core order), the ports whose queues it polls.
+fn rxq_layout(r: &Rvs) -> Vec<Vec<String>> {
+    let v: serde_json::Value =
+        serde_json::from_str(&r.ctl(&["--json", "dpif-netdev/pmd-rxq-show"])).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let mut ports: Vec<String> = p["rxqs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|q| q["port"].as_str().unwrap().to_string())
+                .collect();
+            ports.sort();
+            ports
+        })
+        .collect()
+}
+
+/// Two busy inputs (`busyA`, `busyB`) and an idle one, laid out so that
+/// round robin order puts both busy queues on the first PMD.
+fn unbalanced(sb: &Sandbox, pmd_extra: &str) -> std::path::PathBuf {
+    let inp = sb.write_pcap("in.pcap", &[udp(2, 1, 2, 64)]);
+    let busy = |n: u32| format!("net_pcap{n},rx_pcap={},infinite_rx=1", inp.display());
+    config(
+        sb,
+        &format!("[0, 1]\n{pmd_extra}"),
+        &bridge(
+            &["in_port=4,actions=drop", "actions=output:4"],
+            &[
+                dpdk_port("busyA", 1, &busy(0), ""),
+                dpdk_port("idle", 2, "net_null0,no-rx=1", ""),
+                dpdk_port("busyB", 3, &busy(1), ""),
+                dpdk_port("sink", 4, "net_null1,no-rx=1", ""),
+            ],
+        ),
+    )
+}
+
+#[test]
+fn rebalance_moves_a_busy_queue_and_usage_is_shown() {
+    let sb = Sandbox::new("dpdk-rebalance");
+    let cfg = unbalanced(&sb, "rxq_assign = \"cycles\"");
+    let mut r = Rvs::start(&sb, &cfg);
+    assert_eq!(
+        rxq_layout(&r),
+        [vec!["busyA", "busyB"], vec!["idle", "sink"]],
+        "round robin order at start"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    let text = r.ctl(&["dpif-netdev/pmd-rxq-show"]);
+    let usage = |port: &str| -> f64 {
+        let l = text.lines().find(|l| l.contains(port)).unwrap();
+        l.split("pmd usage:")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(usage("busyA") > 10.0 && usage("busyB") > 10.0, "{text}");
+    assert!(usage("idle") < 1.0, "{text}");
+    let moved = r.ctl(&["dpif-netdev/pmd-rxq-rebalance"]);
+    assert!(moved.contains("core 0 -> core 1"), "{moved}");
+    let layout = rxq_layout(&r);
+    assert!(
+        layout
+            .iter()
+            .all(|p| p.iter().filter(|q| q.starts_with("busy")).count() == 1),
+        "one busy queue per PMD after rebalance: {layout:?}"
+    );
+    // Traffic still flows from both busy ports.
+    let before = tx_of(&r, 4);
+    wait_until("sink keeps sending", &r, || tx_of(&r, 4) > before + 1000);
+    r.exit();
+}
+
+#[test]
+fn auto_lb_spreads_busy_queues_by_itself() {
+    let sb = Sandbox::new("dpdk-auto-lb");
+    let cfg = unbalanced(
+        &sb,
+        "rxq_assign = \"group\"\npmd_auto_lb = true\npmd_auto_lb_interval_ms = 300",
+    );
+    let mut r = Rvs::start(&sb, &cfg);
+    wait_until("auto-lb moves a busy queue", &r, || {
+        rxq_layout(&r)
+            .iter()
+            .all(|p| p.iter().filter(|q| q.starts_with("busy")).count() == 1)
+    });
+    r.exit();
+}
