@@ -647,12 +647,15 @@ mod tests {
         }
     }
 
-    fn normal_tables() -> Tables {
+    fn tables(flows: &str) -> Tables {
         let mut t = Tables::new();
-        let m =
-            ofproto::ofctl::parse_flow_mods("actions=normal", FlowModCommand::Add, &()).unwrap();
+        let m = ofproto::ofctl::parse_flow_mods(flows, FlowModCommand::Add, &()).unwrap();
         t.apply(&m, 0).unwrap();
         t
+    }
+
+    fn normal_tables() -> Tables {
+        tables("actions=normal")
     }
 
     /// br-int: h1 (odp 1), vx (vport odp 2, remote 172.31.0.2, VNI 5000);
@@ -670,10 +673,15 @@ mod tests {
             df: true,
             csum: false,
         };
+        switch_with(spec, normal_tables())
+    }
+
+    fn switch_with(spec: TunnelSpec, int_tables: Tables) -> (Bridges, Arc<StdMutex<Vec<Vec<u8>>>>) {
+        let (kind, dst_port) = (spec.kind, spec.dst_port);
         let int = Bridge::new(
             "br-int".into(),
             PortMap::new(vec![port("h1", 1, 1, None), port("vx", 2, 2, Some(spec))]),
-            normal_tables(),
+            int_tables,
             MacTable::default(),
             None,
         );
@@ -698,9 +706,9 @@ mod tests {
             }),
         );
         let vport = Vport {
-            name: Vport::name_for(TunnelType::Vxlan, 4789),
-            kind: TunnelType::Vxlan,
-            dst_port: 4789,
+            name: Vport::name_for(kind, dst_port),
+            kind,
+            dst_port,
             odp: 2,
         };
         let route = Route {
@@ -863,6 +871,47 @@ mod tests {
         let mut wrong = back;
         wrong.tun_ipv4_src = u32::from(Ipv4Addr::new(172, 31, 0, 3));
         assert!(b.translate(&wrong).is_err());
+    }
+
+    #[test]
+    fn flow_based_remote_and_key_come_from_set_field_and_set_tunnel() {
+        let spec = |kind, dst_port| TunnelSpec {
+            kind,
+            remote: Remote::Flow,
+            local_ip: None,
+            key: TunKey::Flow,
+            dst_port,
+            tos: 0,
+            ttl: 64,
+            df: true,
+            csum: false,
+        };
+        let (b, _) = switch_with(
+            spec(TunnelType::Geneve, 6081),
+            tables("in_port=1,actions=set_field:172.31.0.2->tun_dst,set_tunnel:77,output:2"),
+        );
+        b.tunnels.neigh.lock().unwrap().set(
+            Ipv4Addr::new(172, 31, 0, 2).into(),
+            VTEP_MAC,
+            "br-phy",
+        );
+        b.get("br-phy").unwrap().macs().learn(0, VTEP_MAC, 1, 0);
+        let t = b.translate(&inner(1)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(p.tnl_type, TunnelType::Geneve);
+        let h = &p.header;
+        // Outer IPv4 destination, UDP port, and the Geneve VNI (77 << 8).
+        assert_eq!(&h[30..34], &[172, 31, 0, 2]);
+        assert_eq!(&h[36..38], &6081u16.to_be_bytes());
+        assert_eq!(&h[46..50], &[0, 0, 77, 0]);
+        // Without a tun_dst the packet is dropped, not sent anywhere.
+        let (b, _) = switch_with(
+            spec(TunnelType::Vxlan, 4789),
+            tables("in_port=1,actions=output:2"),
+        );
+        assert!(b.translate(&inner(1)).unwrap().actions.is_empty());
     }
 
     #[test]
