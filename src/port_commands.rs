@@ -55,7 +55,15 @@ fn add_port(sw: &Switch, br: &str, name: &str, args: &[String]) -> Result<String
     let odp = sw.dp.ports().iter().map(|p| p.odp).max().unwrap_or(0) + 1;
     let stats = Arc::new(PortStats::default());
     let (rxqs, finite, tx) = open_port(&sw.config, name, &pc.kind, &stats, &mut HashMap::new())
-        .map_err(|e| format!("port {name}: {e}"))?;
+        .map_err(|e| {
+            // Port errors mostly name the port already.
+            let e = e.to_string();
+            if e.starts_with(&format!("port {name}:")) {
+                e
+            } else {
+                format!("port {name}: {e}")
+            }
+        })?;
     sw.dp
         .add_port(PortSpec {
             odp,

@@ -333,7 +333,8 @@ pub fn open_port(
         PortKind::Tunnel(_) => {
             return Err(pmd::PortError::Config {
                 port: name.to_string(),
-                reason: "tunnel ports have no device of their own".into(),
+                reason: "tunnel ports are set up from the config file only (not add-port yet)"
+                    .into(),
             })
         }
     })
