@@ -206,6 +206,40 @@ mod tests {
         assert!(!complete_partial_checksum(&mut f, 5000, 0, false));
     }
 
+    proptest::proptest! {
+        /// Any bytes, any offsets: no panic, nothing written outside the
+        /// frame (the length never changes), and a completed TCP/UDP
+        /// checksum verifies.
+        #[test]
+        fn arbitrary_frames_never_panic(
+            mut f in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..160),
+            start in 0usize..200,
+            offset in 0usize..40,
+        ) {
+            let n = f.len();
+            let _ = complete_partial_checksum(&mut f, start, offset, offset == 6);
+            let _ = complete_l4_checksum(&mut f);
+            proptest::prop_assert_eq!(f.len(), n);
+        }
+
+        /// Whatever sits in the checksum field of a well-formed TCP/IPv4
+        /// frame, completion gives back the right checksum.
+        #[test]
+        fn completion_fixes_any_partial_value(
+            junk in proptest::prelude::any::<u16>(),
+            len in 0usize..64,
+            vlan in proptest::prelude::any::<bool>(),
+        ) {
+            let good = build::tcp4(M, N, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 1, 2, 0x10, len);
+            let good = if vlan { build::push_vlan(&good, 0x8100, 7) } else { good };
+            let at = if vlan { 18 } else { 14 } + 20 + 16;
+            let mut f = good.clone();
+            f[at..at + 2].copy_from_slice(&junk.to_be_bytes());
+            proptest::prop_assert!(complete_l4_checksum(&mut f));
+            proptest::prop_assert_eq!(&f, &good);
+        }
+    }
+
     #[test]
     fn leaves_other_frames_alone_and_never_panics() {
         let arp = build::arp(
