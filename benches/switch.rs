@@ -82,8 +82,10 @@ fn packet(i: u32, dst_prefix: u8) -> Packet {
 /// Forwarding rate with `n_flows` distinct 5-tuples circulating between
 /// two ports wired back to back (what port 1 sends arrives on port 2 and
 /// the other way round), so no other thread takes part.
-fn forward(name: &str, flows: &str, n_flows: u32, dur: Duration, core: usize) {
-    let in_flight = (n_flows as usize).max(4096);
+/// Ports 1 and 2 as ring ports wired back to back (what one sends, the
+/// other receives), with room for `in_flight` packets; the end of port 1
+/// primes the wire.
+fn wired_pair(in_flight: usize) -> (Vec<PortSpec>, pmd::RingEnd) {
     let stats = [
         Arc::new(PortStats::default()),
         Arc::new(PortStats::default()),
@@ -93,24 +95,23 @@ fn forward(name: &str, flows: &str, n_flows: u32, dur: Duration, core: usize) {
         in_flight.next_power_of_two() * 2,
         stats.clone(),
     );
-    let specs = vec![
-        PortSpec {
-            odp: 1,
-            name: "p1".into(),
-            rxqs: vec![rx1],
-            finite: false,
-            tx: tx1,
-            stats: stats[0].clone(),
-        },
-        PortSpec {
-            odp: 2,
-            name: "p2".into(),
-            rxqs: vec![rx2],
-            finite: false,
-            tx: tx2,
-            stats: stats[1].clone(),
-        },
-    ];
+    let spec = |odp: u32, rx, tx, st: &Arc<PortStats>| PortSpec {
+        odp,
+        name: format!("p{odp}"),
+        rxqs: vec![rx],
+        finite: false,
+        tx,
+        stats: st.clone(),
+    };
+    (
+        vec![spec(1, rx1, tx1, &stats[0]), spec(2, rx2, tx2, &stats[1])],
+        end1,
+    )
+}
+
+fn forward(name: &str, flows: &str, n_flows: u32, dur: Duration, core: usize) {
+    let in_flight = (n_flows as usize).max(4096);
+    let (specs, end1) = wired_pair(in_flight);
     let dp = datapath(flows, core, specs);
     let n = end1.send_packets((0..in_flight as u32).map(|i| packet(i % n_flows, 10)));
     assert_eq!(n, in_flight, "primed");
@@ -260,44 +261,18 @@ fn tunnel_loop(kind: dpif_netdev::actions::TunnelType, dur: Duration, core: usiz
         udp_csum: false,
     });
     let in_flight = 4096usize;
-    let stats = [
-        Arc::new(PortStats::default()),
-        Arc::new(PortStats::default()),
-        Arc::new(PortStats::default()),
-    ];
-    let [(rx1, tx1, end1), (rx2, tx2, _end2)] = ring_wire(
-        ["p1", "p2"],
-        in_flight * 2,
-        [stats[0].clone(), stats[1].clone()],
-    );
-    let specs = vec![
-        PortSpec {
-            odp: 1,
-            name: "p1".into(),
-            rxqs: vec![rx1],
-            finite: false,
-            tx: tx1,
-            stats: stats[0].clone(),
-        },
-        PortSpec {
-            odp: 2,
-            name: "p2".into(),
-            rxqs: vec![rx2],
-            finite: false,
-            tx: tx2,
-            stats: stats[1].clone(),
-        },
-        PortSpec {
-            odp: 3,
-            name: "vxlan_sys".into(),
-            rxqs: Vec::new(),
-            finite: false,
-            tx: Arc::new(pmd::NullTx {
-                stats: stats[2].clone(),
-            }),
-            stats: stats[2].clone(),
-        },
-    ];
+    let (mut specs, end1) = wired_pair(in_flight);
+    let vport_stats = Arc::new(PortStats::default());
+    specs.push(PortSpec {
+        odp: 3,
+        name: "vxlan_sys".into(),
+        rxqs: Vec::new(),
+        finite: false,
+        tx: Arc::new(pmd::NullTx {
+            stats: vport_stats.clone(),
+        }),
+        stats: vport_stats,
+    });
     let cfg = DatapathConfig {
         cores: vec![core],
         max_idle_ms: 600_000,
