@@ -8,8 +8,10 @@
 //! megaflows are revalidated and the next packet sees the new port.
 //! Removal runs the other way: out of the bridge (revalidated), then out
 //! of the datapath (queues taken back from their PMDs, port table
-//! swapped), then closed. Only `pcap` and `dpdk` ports can be added at
-//! run time (nothing feeds a new dummy or ring port).
+//! swapped), then closed. `pcap`, `dpdk`, `afpacket` and tunnel ports can
+//! be added at run time (nothing feeds a new dummy or ring port). A tunnel
+//! port has no device: it joins its vport (made with the first tunnel of
+//! its type and UDP port), and removing it leaves the vport to the others.
 
 use crate::config::{self, PortKind, OFPORT_MAX};
 use crate::ctl::Commands;
@@ -40,7 +42,7 @@ fn add_port(sw: &Switch, br: &str, name: &str, args: &[String]) -> Result<String
     let mut pc = config::parse_port_args(name, args, &sw.base_dir)?;
     if matches!(pc.kind, PortKind::Dummy { .. } | PortKind::Ring) {
         return Err(format!(
-            "type {}: only pcap and dpdk ports can be added at run time",
+            "type {}: only pcap, dpdk, afpacket and tunnel ports can be added at run time",
             pc.kind.type_name()
         ));
     }
@@ -53,6 +55,9 @@ fn add_port(sw: &Switch, br: &str, name: &str, args: &[String]) -> Result<String
         return Err(format!("ofport: {} is in use on bridge {br}", pc.ofport));
     }
     let odp = sw.dp.ports().iter().map(|p| p.odp).max().unwrap_or(0) + 1;
+    if let PortKind::Tunnel(spec) = &pc.kind {
+        return add_tunnel_port(sw, b, name, pc.ofport, spec.clone(), odp);
+    }
     let stats = Arc::new(PortStats::default());
     let (rxqs, finite, tx) = open_port(&sw.config, name, &pc.kind, &stats, &mut HashMap::new())
         .map_err(|e| {
@@ -95,6 +100,57 @@ fn add_port(sw: &Switch, br: &str, name: &str, args: &[String]) -> Result<String
     Ok(String::new())
 }
 
+/// A tunnel port: its vport (made now if it is the first of its type and
+/// UDP port, at datapath port `odp`), then the bridge port.
+fn add_tunnel_port(
+    sw: &Switch,
+    b: &crate::bridge::Bridge,
+    name: &str,
+    ofport: u32,
+    spec: ofproto::tunnel::TunnelSpec,
+    odp: u32,
+) -> Result<String, String> {
+    use crate::tunnels::Vport;
+    let vport = match sw.bridges.tunnels.vport(spec.kind, spec.dst_port) {
+        Some(v) => v.odp,
+        None => {
+            let vname = Vport::name_for(spec.kind, spec.dst_port);
+            let stats = Arc::new(PortStats::default());
+            sw.dp
+                .add_port(PortSpec {
+                    odp,
+                    name: vname.clone(),
+                    rxqs: Vec::new(),
+                    finite: false,
+                    tx: Arc::new(pmd::NullTx {
+                        stats: stats.clone(),
+                    }),
+                    stats,
+                })
+                .map_err(|e| e.to_string())?;
+            sw.bridges.tunnels.add_vport(Vport {
+                name: vname,
+                kind: spec.kind,
+                dst_port: spec.dst_port,
+                odp,
+            });
+            odp
+        }
+    };
+    sw.dp.change_tables(|| {
+        b.ports.add(crate::bridge::BridgePort {
+            name: name.into(),
+            ofport,
+            odp: vport,
+            vlan: Default::default(),
+            tunnel: Some(spec),
+        });
+        sw.bridges.bump_version();
+    });
+    tracing::info!(bridge = %b.name, port = name, ofport, vport, "tunnel port added");
+    Ok(String::new())
+}
+
 fn del_port(sw: &Switch, br: &str, name: &str) -> Result<String, String> {
     let _serial = sw.port_changes.lock().unwrap_or_else(|e| e.into_inner());
     let b = sw
@@ -112,6 +168,11 @@ fn del_port(sw: &Switch, br: &str, name: &str) -> Result<String, String> {
     let Some(p) = removed else {
         return Err(format!("{name}: no such port on bridge {br}"));
     };
+    if p.tunnel.is_some() {
+        // The vport stays: other tunnel ports (or a later one) use it.
+        tracing::info!(bridge = br, port = name, "tunnel port removed");
+        return Ok(String::new());
+    }
     let info = sw.dp.remove_port(p.odp).map_err(|e| e.to_string())?;
     // Dropping the last handle closes the device (DPDK: stop, close,
     // detach).

@@ -333,8 +333,7 @@ pub fn open_port(
         PortKind::Tunnel(_) => {
             return Err(pmd::PortError::Config {
                 port: name.to_string(),
-                reason: "tunnel ports are set up from the config file only (not add-port yet)"
-                    .into(),
+                reason: "a tunnel port has no device of its own (it joins its vport)".into(),
             })
         }
     })
@@ -444,7 +443,7 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
             if aged > 0 {
                 tracing::debug!(aged, "MAC entries aged out");
             }
-            if !switch.bridges.tunnels.vports.is_empty()
+            if switch.bridges.tunnels.has_vports()
                 && switch
                     .bridges
                     .tunnels

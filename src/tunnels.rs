@@ -85,8 +85,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Vports, routes, neighbors and local addresses.
 #[derive(Default)]
 pub struct TunnelState {
-    /// The vports.
-    pub vports: Vec<Vport>,
+    /// The vports (a new one comes with the first tunnel port of its
+    /// type and UDP port added at run time).
+    vports: std::sync::RwLock<Vec<Vport>>,
     /// Underlay routes.
     pub routes: Mutex<RouteTable>,
     /// Underlay neighbors.
@@ -106,21 +107,48 @@ impl TunnelState {
             t.add(r);
         }
         TunnelState {
-            vports,
+            vports: std::sync::RwLock::new(vports),
             routes: Mutex::new(t),
             ..TunnelState::default()
         }
     }
 
-    /// Whether `odp` is a vport.
-    pub fn is_vport(&self, odp: u32) -> bool {
-        self.vports.iter().any(|v| v.odp == odp)
+    fn vport_list(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vport>> {
+        self.vports.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn vport(&self, kind: TunnelType, port: u16) -> Option<&Vport> {
-        self.vports
+    /// Whether `odp` is a vport.
+    pub fn is_vport(&self, odp: u32) -> bool {
+        self.vport_list().iter().any(|v| v.odp == odp)
+    }
+
+    /// Whether there is any tunnel at all.
+    pub fn has_vports(&self) -> bool {
+        !self.vport_list().is_empty()
+    }
+
+    /// The vport of a tunnel type and UDP port.
+    pub fn vport(&self, kind: TunnelType, port: u16) -> Option<Vport> {
+        self.vport_list()
             .iter()
             .find(|v| v.kind == kind && v.dst_port == port)
+            .cloned()
+    }
+
+    /// Registers a vport the datapath now has.
+    pub fn add_vport(&self, v: Vport) {
+        self.vports
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(v);
+    }
+
+    /// The vport decapsulating UDP port `port`.
+    fn vport_for_udp(&self, port: u16) -> Option<u32> {
+        self.vport_list()
+            .iter()
+            .find(|v| v.dst_port == port)
+            .map(|v| v.odp)
     }
 
     /// Whether some route leaves through bridge `b` or it has addresses:
@@ -255,7 +283,7 @@ impl TunnelState {
     /// `tnl/ports/show` text.
     pub fn ports_text(&self, bridges: &Bridges) -> String {
         let mut s = String::from("Listening ports:\n");
-        for v in &self.vports {
+        for v in self.vport_list().iter() {
             let refs: usize = bridges
                 .bridges
                 .iter()
@@ -297,7 +325,7 @@ impl XlateView<'_> {
         if let Some(spec) = self.bridge.tunnel_spec(ofport) {
             return self.encap(&spec, flow, wc);
         }
-        if ofport == ofp::LOCAL && !self.bridges.tunnels.vports.is_empty() {
+        if ofport == ofp::LOCAL && self.bridges.tunnels.has_vports() {
             return self.decap(flow, wc);
         }
         PortOutput::Plain
@@ -327,9 +355,8 @@ impl XlateView<'_> {
             return PortOutput::Plain;
         }
         wc.key.tp_dst = 0xffff;
-        let vport = t.vports.iter().find(|v| v.dst_port == k.tp_dst);
-        match vport {
-            Some(v) => PortOutput::Actions(vec![DpAction::TnlPop(v.odp)]),
+        match t.vport_for_udp(k.tp_dst) {
+            Some(odp) => PortOutput::Actions(vec![DpAction::TnlPop(odp)]),
             None => PortOutput::Plain,
         }
     }
@@ -556,7 +583,7 @@ impl XlateView<'_> {
     /// through here).
     pub(crate) fn snoop_arp(&self, flow: &Flow, wc: &mut Flow) {
         let t = &self.bridges.tunnels;
-        if t.vports.is_empty() || !t.is_underlay(&self.bridge.name) {
+        if !t.has_vports() || !t.is_underlay(&self.bridge.name) {
             return;
         }
         let k = &flow.key;
