@@ -118,7 +118,35 @@ load_conf() {
 }
 
 # Device strings for port N (1-based) of the topology, in $d/.
-in_dev() { echo "net_pcap$1,rx_pcap=$2/in.pcap,infinite_rx=1"; }
+in_dev() {
+    if [ "$NQ" = 2 ]; then echo "net_pcap$1,rx_pcap=$2/in-a.pcap,rx_pcap=$2/in-b.pcap,infinite_rx=1"
+    else echo "net_pcap$1,rx_pcap=$2/in.pcap,infinite_rx=1"; fi
+}
+# net_pcap with infinite_rx=1 loads the whole capture into mbufs of the
+# port's pool before it starts. rvs sizes its pool from the descriptor
+# counts (at most 32768 per queue): a capture of more than 20,000 packets
+# (100k flows, flow setup) is split in two halves, one per receive queue of
+# the input port (NQ=2: both queues on the same PMD; OVS and testpmd get the
+# same two queues).
+split_big() {
+    NQ=1
+    python3 - "$1" <<'PY' && NQ=2 || true
+import struct, sys
+d = sys.argv[1]
+data = open(f"{d}/in.pcap", "rb").read()
+hdr, off, pkts = data[:24], 24, []
+while off < len(data):
+    n = struct.unpack_from("<I", data, off + 8)[0]
+    pkts.append(data[off:off + 16 + n]); off += 16 + n
+if len(pkts) <= 20000:
+    sys.exit(1)
+for name, part in (("a", pkts[0::2]), ("b", pkts[1::2])):
+    open(f"{d}/in-{name}.pcap", "wb").write(hdr + b"".join(part))
+PY
+}
+rvs_in_extra() {
+    if [ "$NQ" = 2 ]; then printf 'n_rxq = 2\nrxq_size = 32768\ntxq_size = 32768\n'; fi
+}
 out_dev() {
     if [ "$LEARN" = 1 ]; then echo "net_pcap9$1,rx_pcap=$2/learn.pcap"; else echo "net_null$1,no-rx=1"; fi
 }
@@ -145,6 +173,7 @@ name = "in"
 ofport = 1
 type = "dpdk"
 devargs = "$(in_dev 0 "$d")"
+$(rvs_in_extra "$d")
 [[bridge.port]]
 name = "vx0"
 ofport = 10
@@ -168,6 +197,7 @@ TOML
             for i in 0 1; do
                 [ "$i" = 1 ] && [ "$TOPO" != p2p2 ] && break
                 printf '[[bridge.port]]\nname = "in%s"\nofport = %s\ntype = "dpdk"\ndevargs = "%s"\n' "$i" $n "$(in_dev $i "$d")"
+                rvs_in_extra "$d"
                 printf '[[bridge.port]]\nname = "out%s"\nofport = %s\ntype = "dpdk"\ndevargs = "%s"\n' "$i" $((n + 1)) "$(out_dev $i "$d")"
                 n=$((n + 2))
             done
@@ -201,7 +231,8 @@ ps = json.loads(sys.argv[1])
 secs = float(sys.argv[3]) - float(sys.argv[2])
 rx = sum(p["rx_packets"] for p in ps)
 cyc = sum(p["busy_cycles"] + p["idle_cycles"] for p in ps)
-print(f"{rx / secs / 1e6:.3f} {cyc / max(rx, 1):.0f} {sys.argv[4] or '-'}")
+tx = sum(p["tx_packets"] for p in ps)
+print(f"{rx / secs / 1e6:.3f} {cyc / max(rx, 1):.0f} {sys.argv[4] or '-'} {100 * tx / max(rx, 1):.0f}")
 PY
 }
 rvs_upcalls() {
@@ -242,7 +273,7 @@ testpmd_run() {  # scenario dir
     local lopt=(-l "$lcores"); [ "$TOPO" = p2p2 ] && lopt=(--lcores "$lcores")
     # shellcheck disable=SC2086
     timeout -s INT $((secs + warm + 4)) dpdk-testpmd "${lopt[@]}" $eal "${vdevs[@]}" \
-        -- --forward-mode=io --nb-cores=$nb --rxq=1 --txq=1 --stats-period=1 --no-lsc-interrupt \
+        -- --forward-mode=io --nb-cores=$nb --rxq=$NQ --txq=$NQ --stats-period=1 --no-lsc-interrupt \
         >"$t" 2>&1 &
     local pid=$!; pids+=("$pid")
     wait "$pid" 2>/dev/null || true; forget "$pid"
@@ -259,9 +290,9 @@ for port in ports:
             pps.append(int(m.group(1)))
     pps = pps[int(sys.argv[2]):]
     if not pps:
-        print("nan - -"); sys.exit()
+        print("nan - - -"); sys.exit()
     total += sum(pps) / len(pps)
-print(f"{total / 1e6:.3f} - -")
+print(f"{total / 1e6:.3f} - - -")
 PY
 }
 
@@ -312,7 +343,7 @@ ovs_run() {  # scenario dir, flows file
         vsctl add-port ovsphy out -- set interface out type=dpdk \
             "options:dpdk-devargs=$(out_dev 0 "$d")" ofport_request=2
         vsctl add-port br-int in -- set interface in type=dpdk \
-            "options:dpdk-devargs=$(in_dev 0 "$d")" ofport_request=1
+            "options:dpdk-devargs=$(in_dev 0 "$d")" options:n_rxq=$NQ ofport_request=1
     else
         local n=1 i
         for i in 0 1; do
@@ -320,7 +351,7 @@ ovs_run() {  # scenario dir, flows file
             vsctl add-port br0 "out$i" -- set interface "out$i" type=dpdk \
                 "options:dpdk-devargs=$(out_dev $i "$d")" ofport_request=$((n + 1))
             vsctl add-port br0 "in$i" -- set interface "in$i" type=dpdk \
-                "options:dpdk-devargs=$(in_dev $i "$d")" ofport_request=$n
+                "options:dpdk-devargs=$(in_dev $i "$d")" options:n_rxq=$NQ ofport_request=$n
             n=$((n + 2))
         done
     fi
@@ -329,17 +360,20 @@ ovs_run() {  # scenario dir, flows file
         setup=$(poll_setup ovs_upcalls "$o")
     fi
     sleep "$warm"
+    local tx0 tx1
+    tx0=$(ovs_tx "$br")
     appctl dpif-netdev/pmd-stats-clear >/dev/null
     local t0 t1 txt; t0=$(now)
     sleep "$secs"
     txt=$(appctl dpif-netdev/pmd-stats-show); t1=$(now)
+    tx1=$(ovs_tx "$br")
     echo "$txt" >"$o/pmd-stats.txt"
     appctl exit >/dev/null 2>&1 || true
     for _ in $(seq 50); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
     kill "$vpid" 2>/dev/null || true; wait "$vpid" 2>/dev/null || true; forget "$vpid"
     kill "$dbpid" 2>/dev/null || true; wait "$dbpid" 2>/dev/null || true; forget "$dbpid"
     unset OVS_RUNDIR OVS_DBDIR OVS_LOGDIR OVS_SYSCONFDIR
-    python3 - "$txt" "$t0" "$t1" "$setup" <<'PY'
+    python3 - "$txt" "$t0" "$t1" "$setup" "$((tx1 - tx0))" <<'PY'
 import re, sys
 text, secs = sys.argv[1], float(sys.argv[3]) - float(sys.argv[2])
 rx = cyc = 0
@@ -347,8 +381,14 @@ for block in text.split("pmd thread")[1:]:
     g = lambda k: int((re.search(k + r":\s+(\d+)", block) or [0, 0])[1])
     rx += g("packets received")
     cyc += g("idle cycles") + g("processing cycles")
-print(f"{rx / secs / 1e6:.3f} {cyc / max(rx, 1):.0f} {sys.argv[4] or '-'}")
+print(f"{rx / secs / 1e6:.3f} {cyc / max(rx, 1):.0f} {sys.argv[4] or '-'} {100 * int(sys.argv[5]) / max(rx, 1):.0f}")
 PY
+}
+# Packets sent on the output ports (ofport 2 and 4 of the bridge, or of
+# the underlay bridge for the tunnel), live from the datapath.
+ovs_tx() {
+    local b=$1; [ "$TOPO" = vxlan-encap ] && b=ovsphy
+    ovs-ofctl dump-ports "$b" | awk '/port +[24]:/ {p = 1; next} /port/ {p = 0} p && /tx pkts=/ {sub(/.*tx pkts=/, ""); sub(/,.*/, ""); s += $0} END {print s + 0}'
 }
 ovs_upcalls() {
     ovs-appctl -t "$1/vswitchd.ctl" dpif-netdev/pmd-stats-show |
@@ -365,13 +405,14 @@ for s in "${scenarios[@]}"; do
     d=$work/$s; mkdir -p "$d"
     python3 "$sdir/$s/gen.py" "$d"
     flows=$d/flows.txt; [ -f "$flows" ] || cp "$sdir/$s/flows.txt" "$flows"
+    split_big "$d"
     for rep in $(seq "$repeats"); do
         for tool in rvs testpmd ovs; do
             has $tool || continue
             # testpmd forwards bytes: one ceiling per traffic, whatever the table.
             echo "== $s: $tool, run $rep/$repeats" >&2
             # Not in a subshell: the pids it starts must reach cleanup.
-            if ${tool}_run "$d" "$flows" >"$work/line"; then line=$(tail -1 "$work/line"); else line="nan - -"; fi
+            if ${tool}_run "$d" "$flows" >"$work/line"; then line=$(tail -1 "$work/line"); else line="nan - - -"; fi
             cleanup
             echo "$s $tool $rep $line" | tee -a "$results" >&2
         done
@@ -383,8 +424,10 @@ import statistics, sys
 res, sdir, scen = sys.argv[1], sys.argv[2], sys.argv[3:]
 data = {}
 for line in open(res):
-    s, tool, rep, mpps, cpp, setup = line.split()
+    s, tool, rep, mpps, cpp, setup, txpct = line.split()
     data.setdefault((s, tool), []).append((float(mpps), cpp, setup))
+    if txpct != "-" and float(txpct) < 90:
+        print(f"warning: {s} {tool} run {rep}: only {txpct}% of received packets were sent", file=sys.stderr)
 def med(vals):
     vals = [v for v in vals if v == v]
     return statistics.median(vals) if vals else None
