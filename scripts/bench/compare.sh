@@ -20,7 +20,7 @@
 # writes DIR/in.pcap (and, where the table is large, DIR/flows.txt; NORMAL
 # also DIR/learn.pcap), flows.txt is the OpenFlow table (ovs-ofctl syntax),
 # `measures` says what it measures, scenario.conf (optional) sets TOPO
-# (p2p | p2p2 | vxlan-encap), SETUP=1 (measure flow setups/s first),
+# (p2p | p2p2 | vxlan-encap | vxlan-decap), SETUP=1 (measure flow setups/s first),
 # LEARN=1 (port 2 replays learn.pcap once, so NORMAL learns MACs there).
 #
 # Traffic: port 1 is net_pcap (rx_pcap=in.pcap, infinite_rx=1), port 2 is
@@ -100,7 +100,18 @@ cleanup() {
     done
     pids=()
 }
-finish() { cleanup; rm -rf "$work"; }
+# OVS's netdev datapath makes TAP devices for its bridges, and a killed
+# ovs-vswitchd leaves them: remove those that were not there before.
+ovs_taps="ovs-netdev br0 br-int ovsphy"
+taps_before=$(for t in $ovs_taps; do ip link show "$t" >/dev/null 2>&1 && echo "$t"; done || true)
+remove_taps() {
+    local t
+    for t in $ovs_taps; do
+        case " $(echo $taps_before) " in *" $t "*) continue ;; esac
+        ip link show "$t" >/dev/null 2>&1 && ip link del "$t" 2>/dev/null || true
+    done
+}
+finish() { cleanup; remove_taps; rm -rf "$work"; }
 trap finish EXIT
 trap 'exit 130' INT TERM
 forget() { local keep=() p; for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; pids=("${keep[@]}"); }
@@ -163,8 +174,45 @@ rvs_run() {  # scenario dir, flows file
         echo "[pmd]"; echo "cores = [$cores]"
         echo "flow_limit = 200000"
         echo "[dpdk]"; echo "eal_args = $eal_toml"
-        if [ "$TOPO" = vxlan-encap ]; then
+        if [ "$TOPO" = vxlan-encap ] || [ "$TOPO" = vxlan-decap ]; then
+            # Overlay br-int (the VTEP vx0, ofport 10), underlay rvsphy
+            # (internal port 198.18.0.1/24). Encap: in on br-int, out on
+            # rvsphy; decap: in on rvsphy (in_port=1,actions=LOCAL), out on br-int.
+            local int_port=in int_dev phy_port=out phy_dev int_no=1 phy_no=2 phy_flow="in_port=LOCAL,actions=output:2" int_extra phy_extra=""
+            int_dev=$(in_dev 0 "$d"); phy_dev=$(out_dev 0 "$d"); int_extra=$(rvs_in_extra "$d")
+            if [ "$TOPO" = vxlan-decap ]; then
+                int_port=out int_dev=$(out_dev 0 "$d") int_no=2 int_extra=""
+                phy_port=in phy_dev=$(in_dev 0 "$d") phy_no=1 phy_extra=$(rvs_in_extra "$d")
+                phy_flow="in_port=1,actions=LOCAL"
+            fi
             cat <<TOML
+[[bridge]]
+name = "br-int"
+flows_file = "$flows"
+[[bridge.port]]
+name = "$int_port"
+ofport = $int_no
+type = "dpdk"
+devargs = "$int_dev"
+$int_extra
+[[bridge.port]]
+name = "vx0"
+ofport = 10
+type = "vxlan"
+remote_ip = "198.18.0.2"
+local_ip = "198.18.0.1"
+key = 5000
+[[bridge]]
+name = "rvsphy"
+internal = true
+flows = ["$phy_flow"]
+[[bridge.port]]
+name = "$phy_port"
+ofport = $phy_no
+type = "dpdk"
+devargs = "$phy_dev"
+$phy_extra
+TOML
 [[bridge]]
 name = "br-int"
 flows_file = "$flows"
@@ -209,7 +257,7 @@ TOML
     local pid=$!; pids+=("$pid")
     for _ in $(seq 600); do ctl list-commands >/dev/null 2>&1 && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     ctl list-commands >/dev/null 2>&1 || { tail -20 "$r/rvs.log" >&2; echo "rvs did not start" >&2; return 1; }
-    if [ "$TOPO" = vxlan-encap ]; then
+    if [ "${TOPO#vxlan-}" != "$TOPO" ]; then
         ip addr add 198.18.0.1/24 dev rvsphy && ip link set rvsphy up
         ctl tnl/arp/set rvsphy 198.18.0.2 02:00:00:00:00:99 >/dev/null
     fi
@@ -321,12 +369,14 @@ ovs_run() {  # scenario dir, flows file
     for _ in $(seq 300); do appctl version >/dev/null 2>&1 && break; kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
     appctl version >/dev/null 2>&1 || { tail -20 "$o/vswitchd.log" >&2; echo "ovs-vswitchd did not start" >&2; return 1; }
     local br=br0
-    if [ "$TOPO" = vxlan-encap ]; then
+    if [ "${TOPO#vxlan-}" != "$TOPO" ]; then
         br=br-int
         vsctl add-br br-int -- set bridge br-int datapath_type=netdev
-        vsctl add-br ovsphy -- set bridge ovsphy datapath_type=netdev
+        vsctl add-br ovsphy -- set bridge ovsphy datapath_type=netdev \
+            other_config:hwaddr=02:00:00:00:00:fe
         ovs-ofctl del-flows ovsphy
-        ovs-ofctl add-flow ovsphy "in_port=LOCAL,actions=output:2"
+        if [ "$TOPO" = vxlan-encap ]; then ovs-ofctl add-flow ovsphy "in_port=LOCAL,actions=output:2"
+        else ovs-ofctl add-flow ovsphy "in_port=1,actions=LOCAL"; fi
         ip addr add 198.18.0.1/24 dev ovsphy && ip link set ovsphy up
         appctl ovs/route/add 198.18.0.2/32 ovsphy >/dev/null || true
         appctl tnl/arp/set ovsphy 198.18.0.2 02:00:00:00:00:99 >/dev/null
@@ -337,12 +387,14 @@ ovs_run() {  # scenario dir, flows file
     ovs-ofctl --strict del-flows "$br" 2>/dev/null || ovs-ofctl del-flows "$br"
     ovs-ofctl add-flows "$br" "$flows"
     local t_start; t_start=$(now)
-    if [ "$TOPO" = vxlan-encap ]; then
+    if [ "${TOPO#vxlan-}" != "$TOPO" ]; then
         vsctl add-port br-int vx0 -- set interface vx0 type=vxlan options:remote_ip=198.18.0.2 \
             options:local_ip=198.18.0.1 options:key=5000 ofport_request=10
-        vsctl add-port ovsphy out -- set interface out type=dpdk \
+        local obr=ovsphy ibr=br-int
+        [ "$TOPO" = vxlan-decap ] && obr=br-int ibr=ovsphy
+        vsctl add-port $obr out -- set interface out type=dpdk \
             "options:dpdk-devargs=$(out_dev 0 "$d")" ofport_request=2
-        vsctl add-port br-int in -- set interface in type=dpdk \
+        vsctl add-port $ibr in -- set interface in type=dpdk \
             "options:dpdk-devargs=$(in_dev 0 "$d")" options:n_rxq=$NQ ofport_request=1
     else
         local n=1 i
@@ -368,7 +420,7 @@ ovs_run() {  # scenario dir, flows file
     txt=$(appctl dpif-netdev/pmd-stats-show); t1=$(now)
     tx1=$(ovs_tx "$br")
     echo "$txt" >"$o/pmd-stats.txt"
-    appctl exit >/dev/null 2>&1 || true
+    appctl exit --cleanup >/dev/null 2>&1 || true
     for _ in $(seq 50); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
     kill "$vpid" 2>/dev/null || true; wait "$vpid" 2>/dev/null || true; forget "$vpid"
     kill "$dbpid" 2>/dev/null || true; wait "$dbpid" 2>/dev/null || true; forget "$dbpid"
@@ -399,7 +451,7 @@ ovs_upcalls() {
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 for s in "${scenarios[@]}"; do
     load_conf "$s"
-    if [ "$TOPO" = vxlan-encap ] && [ "$(id -u)" != 0 ]; then
+    if [ "${TOPO#vxlan-}" != "$TOPO" ] && [ "$(id -u)" != 0 ]; then
         echo "== $s: skipped (needs root for the underlay bridge's TAP device)" >&2; continue
     fi
     d=$work/$s; mkdir -p "$d"
