@@ -241,13 +241,17 @@ devargs = "$(out_dev 0 "$d")"
 TOML
         else
             echo "[[bridge]]"; echo "name = \"br0\""; echo "flows_file = \"$flows\""
-            local n=1 i
-            for i in 0 1; do
-                [ "$i" = 1 ] && [ "$TOPO" != p2p2 ] && break
-                printf '[[bridge.port]]\nname = "in%s"\nofport = %s\ntype = "dpdk"\ndevargs = "%s"\n' "$i" $n "$(in_dev $i "$d")"
+            # Input ports first: rx queues go to the PMDs round-robin in
+            # port order, so with two PMDs in0 and in1 land on different
+            # PMDs (out0/out1 have rx queues too, which never receive).
+            local ins=0 i
+            [ "$TOPO" = p2p2 ] && ins="0 1"
+            for i in $ins; do
+                printf '[[bridge.port]]\nname = "in%s"\nofport = %s\ntype = "dpdk"\ndevargs = "%s"\n' "$i" $((2 * i + 1)) "$(in_dev $i "$d")"
                 rvs_in_extra "$d"
-                printf '[[bridge.port]]\nname = "out%s"\nofport = %s\ntype = "dpdk"\ndevargs = "%s"\n' "$i" $((n + 1)) "$(out_dev $i "$d")"
-                n=$((n + 2))
+            done
+            for i in $ins; do
+                printf '[[bridge.port]]\nname = "out%s"\nofport = %s\ntype = "dpdk"\ndevargs = "%s"\n' "$i" $((2 * i + 2)) "$(out_dev $i "$d")"
             done
         fi
     } >"$r/rvs.toml"
