@@ -508,7 +508,7 @@ for s in scen:
     print(f"| {s} | {f(r, '.2f')} | {f(rc, '.0f')} | {f(o, '.2f')} | {f(oc, '.0f')} | {f(t, '.2f')} | {ratio_o} | {ratio_t} | {setup} |")
 PY
 )
-ovsver=$("$ovs_bin" --version 2>/dev/null | head -1 || true)
+ovsver=""; has ovs && ovsver=$("$ovs_bin" --version 2>/dev/null | head -1 || true)
 header="Measured $(date -u '+%Y-%m-%d %H:%M UTC') on \`$cpu\` ($ncpu CPUs), ${secs} s per run after a ${warm} s warm-up, median of $repeats interleaved runs, EAL: \`$eal\`; tools: $tools${ovsver:+; OVS: $ovsver}; PMD core(s) $core1 (two-PMD rows: $core1 and $core2)."
 echo
 echo "$header"
