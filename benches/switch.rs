@@ -109,20 +109,25 @@ fn wired_pair(in_flight: usize) -> (Vec<PortSpec>, pmd::RingEnd) {
     )
 }
 
-fn forward(name: &str, flows: &str, n_flows: u32, dur: Duration, core: usize) {
-    let in_flight = (n_flows as usize).max(4096);
-    let (specs, end1) = wired_pair(in_flight);
-    let dp = datapath(flows, core, specs);
-    let n = end1.send_packets((0..in_flight as u32).map(|i| packet(i % n_flows, 10)));
-    assert_eq!(n, in_flight, "primed");
-    // Let every flow get its megaflows, then measure.
+/// Lets the primed packets get their megaflows (0.5 s), clears the PMD
+/// counters, and returns them after `dur` with the seconds measured.
+fn measure(dp: &Datapath, dur: Duration) -> (pmd::stats::PmdStatsSnapshot, f64) {
     std::thread::sleep(Duration::from_millis(500));
     dp.drain();
     dp.clear_pmd_stats();
     let t0 = Instant::now();
     std::thread::sleep(dur);
     let st = dp.pmd_stats()[0].1;
-    let secs = t0.elapsed().as_secs_f64();
+    (st, t0.elapsed().as_secs_f64())
+}
+
+fn forward(name: &str, flows: &str, n_flows: u32, dur: Duration, core: usize) {
+    let in_flight = (n_flows as usize).max(4096);
+    let (specs, end1) = wired_pair(in_flight);
+    let dp = datapath(flows, core, specs);
+    let n = end1.send_packets((0..in_flight as u32).map(|i| packet(i % n_flows, 10)));
+    assert_eq!(n, in_flight, "primed");
+    let (st, secs) = measure(&dp, dur);
     let mpps = st.tx_packets as f64 / secs / 1e6;
     let cpp = if st.rx_packets > 0 {
         st.busy_cycles as f64 / st.rx_packets as f64
@@ -281,13 +286,7 @@ fn tunnel_loop(kind: dpif_netdev::actions::TunnelType, dur: Duration, core: usiz
     let dp = Datapath::start(cfg, specs, Arc::new(TunnelLoop { push })).expect("datapath starts");
     let n = end1.send_packets((0..in_flight as u32).map(|_| packet(0, 10)));
     assert_eq!(n, in_flight, "primed");
-    std::thread::sleep(Duration::from_millis(500));
-    dp.drain();
-    dp.clear_pmd_stats();
-    let t0 = Instant::now();
-    std::thread::sleep(dur);
-    let st = dp.pmd_stats()[0].1;
-    let secs = t0.elapsed().as_secs_f64();
+    let (st, secs) = measure(&dp, dur);
     let name = match kind {
         TunnelType::Vxlan => "VXLAN encap + decap, 1 flow",
         TunnelType::Geneve => "Geneve encap + decap, 1 flow",
