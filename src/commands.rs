@@ -749,12 +749,7 @@ fn fdb_text(rows: &[ofproto::mac_learning::FdbRow], ports: &PortMap, json: bool)
             p.to_string()
         }
     };
-    let mac = |m: &[u8; 6]| {
-        format!(
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
-    };
+    let mac = dpif_netdev::wire::format_mac;
     if json {
         let v: Vec<serde_json::Value> = rows
             .iter()

@@ -301,23 +301,7 @@ impl TunnelState {
     }
 }
 
-/// `aa:bb:..` text of a MAC.
-pub fn fmt_mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut m = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut m {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(m)
-}
+pub use dpif_netdev::wire::{format_mac as fmt_mac, parse_mac};
 
 impl XlateView<'_> {
     /// [`ofproto::xlate::XlatePorts::output`] for bridges with tunnels.

@@ -17,13 +17,7 @@ pub(crate) fn hx(v: u64) -> String {
     }
 }
 
-/// A MAC address as `00:11:22:33:44:55`.
-pub(crate) fn mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
+pub(crate) use crate::wire::format_mac as mac;
 
 /// How an integer value prints.
 #[derive(Clone, Copy)]

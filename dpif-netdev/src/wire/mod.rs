@@ -78,6 +78,29 @@ pub type Result<T> = core::result::Result<T, WireError>;
 /// An Ethernet MAC address, in wire order.
 pub type MacAddr = [u8; 6];
 
+/// A MAC address as `00:11:22:33:44:55` (the form OVS prints).
+pub fn format_mac(m: &MacAddr) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+/// Parses `00:11:22:33:44:55` (hex digits, either case); None for
+/// anything else.
+pub fn parse_mac(s: &str) -> Option<MacAddr> {
+    let mut m = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut m {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
+}
+
 /// `Err(Truncated)` unless `have >= need`.
 #[inline(always)]
 pub(crate) fn need(need: usize, have: usize) -> Result<()> {

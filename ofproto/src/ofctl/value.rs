@@ -91,18 +91,8 @@ pub(crate) fn parse_int_max(field: &str, s: &str, max: u128) -> Result<u128, Flo
 }
 
 fn parse_mac(s: &str) -> Option<u128> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut v = 0u128;
-    for p in parts {
-        if p.is_empty() || p.len() > 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return None;
-        }
-        v = (v << 8) | u8::from_str_radix(p, 16).ok()? as u128;
-    }
-    Some(v)
+    let m = dpif_netdev::wire::parse_mac(s)?;
+    Some(m.iter().fold(0u128, |v, b| (v << 8) | u128::from(*b)))
 }
 
 fn parse_ipv4(s: &str) -> Option<u32> {
@@ -305,11 +295,9 @@ pub(crate) fn format_port(p: u32, ports: &dyn PortNames) -> String {
 
 fn format_mac(v: u128) -> String {
     let b = v.to_be_bytes();
-    b[10..]
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    let mut m = [0u8; 6];
+    m.copy_from_slice(&b[10..]);
+    dpif_netdev::wire::format_mac(&m)
 }
 
 /// `%#x` as OVS prints it: `0` for zero, `0x..` otherwise.

@@ -69,7 +69,7 @@ impl Ctx<'_> {
         if learned.changes_forwarding() {
             self.note(format!(
                 "learned {} on port {in_port} in VLAN {vlan}",
-                fmt_mac(&src)
+                dpif_netdev::wire::format_mac(&src)
             ));
         }
 
@@ -172,13 +172,6 @@ enum Outer {
     Pushed,
     /// Rewrote the input tag's TCI/TPID in place.
     Rewritten,
-}
-
-fn fmt_mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
 }
 
 #[cfg(test)]
