@@ -439,11 +439,6 @@ impl Bridges {
         if let Some(e) = x.error {
             tracing::debug!(bridge = %b.name, error = %e, "translation failed: drop");
         }
-        Ok(Translation {
-            actions: x.actions,
-            mask: x.mask,
-            rules: x.rules,
-            learns: x.learns,
-        })
+        Ok(x.into())
     }
 }

@@ -44,6 +44,19 @@ pub struct Translation {
     pub learns: bool,
 }
 
+impl From<ofproto::xlate::XlateOut> for Translation {
+    /// A translation as the datapath needs it (whether NORMAL asked to
+    /// learn from the megaflow's traffic included).
+    fn from(x: ofproto::xlate::XlateOut) -> Translation {
+        Translation {
+            actions: x.actions,
+            mask: x.mask,
+            rules: x.rules,
+            learns: x.learns,
+        }
+    }
+}
+
 /// Why a flow could not be translated.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {

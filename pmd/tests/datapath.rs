@@ -32,12 +32,7 @@ impl Translator for OneBridge {
     fn translate(&self, key: &FlowKey) -> Result<Translation, TranslateError> {
         let t = self.tables.read().unwrap();
         let x = xlate(&t, &self.ports, key, false);
-        Ok(Translation {
-            actions: x.actions,
-            mask: x.mask,
-            rules: x.rules,
-            learns: false,
-        })
+        Ok(x.into())
     }
     fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
