@@ -924,11 +924,12 @@ pub fn parse_tunnel(d: &[u8]) -> Option<Decap> {
     // configured with its own `dst_port`; the slow path only pops UDP to
     // such ports) the header says it: Geneve carries protocol type 0x6558
     // where VXLAN has reserved zero bytes.
-    let geneve_shaped = udp_end >= th + off::GENEVE_HLEN && be16(d, th + 2) == off::ETH_TYPE_TEB;
     let kind = match t.tp_dst {
         VXLAN_PORT => VXLAN_PORT,
         GENEVE_PORT => GENEVE_PORT,
-        _ if geneve_shaped => GENEVE_PORT,
+        _ if udp_end >= th + off::GENEVE_HLEN && be16(d, th + 2) == off::ETH_TYPE_TEB => {
+            GENEVE_PORT
+        }
         _ => VXLAN_PORT,
     };
     let inner_ofs = match kind {
