@@ -11,7 +11,9 @@
 //! costs one queue pop + push per packet. On a 2-core machine the PMD gets
 //! one core and the feeder the other.
 //!
-//! Run: `cargo bench --bench switch` (`-- --quick` for a short run).
+//! Run: `cargo bench --bench switch` (`-- --quick` for a short run; any
+//! other argument keeps only the scenarios whose name contains it, e.g.
+//! `-- "1 flow"`).
 //! Results and the machine are in BENCHMARKS.md.
 
 use dpif_netdev::key::FlowKey;
@@ -303,6 +305,13 @@ fn tunnel_loop(kind: dpif_netdev::actions::TunnelType, dur: Duration, core: usiz
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // Scenario filters: arguments that are not flags (cargo bench passes
+    // `--bench` itself).
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let want = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let dur = Duration::from_secs(if quick { 1 } else { 3 });
     let cores = core_affinity_ids();
     let core = *cores.last().unwrap_or(&0);
@@ -311,9 +320,15 @@ fn main() {
     println!("| --- | --- | --- | --- | --- | --- |");
     let one_rule =
         "priority=10,in_port=1,actions=output:2\npriority=10,in_port=2,actions=output:1\n";
-    forward("1 flow, 1 rule", one_rule, 1, dur, core);
-    forward("10k flows, 1 rule", one_rule, 10_000, dur, core);
-    forward("100k flows, 1 rule", one_rule, 100_000, dur, core);
+    if want("1 flow, 1 rule") {
+        forward("1 flow, 1 rule", one_rule, 1, dur, core);
+    }
+    if want("10k flows, 1 rule") {
+        forward("10k flows, 1 rule", one_rule, 10_000, dur, core);
+    }
+    if want("100k flows, 1 rule") {
+        forward("100k flows, 1 rule", one_rule, 100_000, dur, core);
+    }
     // 16 masks: routes of 16 prefix lengths; destinations spread over them.
     let mut l3 = String::new();
     for len in 9..=24u32 {
@@ -329,10 +344,19 @@ fn main() {
     l3.push_str(
         "priority=1,ip,in_port=1,actions=output:2\npriority=1,ip,in_port=2,actions=output:1\n",
     );
-    forward("10k flows, 16-mask L3 table", &l3, 10_000, dur, core);
-    tunnel_loop(dpif_netdev::actions::TunnelType::Vxlan, dur, core);
-    tunnel_loop(dpif_netdev::actions::TunnelType::Geneve, dur, core);
-    setup_rate(if quick { 20_000 } else { 100_000 }, core);
+    if want("10k flows, 16-mask L3 table") {
+        forward("10k flows, 16-mask L3 table", &l3, 10_000, dur, core);
+    }
+    if want("VXLAN encap + decap, 1 flow") {
+        tunnel_loop(dpif_netdev::actions::TunnelType::Vxlan, dur, core);
+    }
+    if want("Geneve encap + decap, 1 flow") {
+        tunnel_loop(dpif_netdev::actions::TunnelType::Geneve, dur, core);
+    }
+    let n = if quick { 20_000 } else { 100_000 };
+    if want(&format!("flow setup, {n} new megaflows")) {
+        setup_rate(n, core);
+    }
 }
 
 fn core_affinity_ids() -> Vec<usize> {
