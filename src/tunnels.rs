@@ -841,7 +841,7 @@ mod tests {
         outer.tp_src = 50000;
         outer.tp_dst = 4789;
         let t = b.translate(&outer).unwrap();
-        assert_eq!(t.actions, vec![DpAction::TnlPop(2)]);
+        assert_eq!(t.actions, vec![DpAction::TnlPop(dpif_netdev::actions::TnlPop::plain(2))]);
         assert_eq!((t.mask.0.nw_dst, t.mask.0.tp_dst), (u32::MAX, 0xffff));
         // Another UDP port, or another address: handed to LOCAL as is.
         let mut other = outer;

@@ -248,7 +248,7 @@ pub fn xlate(tables: &Tables, ports: &dyn XlatePorts, key: &FlowKey, trace: bool
         mask.0.tp_dst = 0;
     }
     // Pipeline-only state never reaches the datapath mask; padding stays 0.
-    mask.0._pad0 = [0; 3];
+    mask.0._pad0 = [0; 2];
     mask.0._pad1 = 0;
     mask.0._pad2 = [0; 6];
     if cx.error.is_some() {

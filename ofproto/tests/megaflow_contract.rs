@@ -611,7 +611,7 @@ fn merge(base: &FlowKey, other: &FlowKey, mask: &dpif_netdev::key::FlowMask) -> 
     {
         *w = (*w & !m) | (b & m);
     }
-    k._pad0 = [0; 3];
+    k._pad0 = [0; 2];
     k._pad1 = 0;
     k._pad2 = [0; 6];
     k
