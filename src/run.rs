@@ -199,6 +199,7 @@ fn build(
             odp += 1;
         }
         let map = PortMap::new(map);
+        map.set_tlv(b.tlv_map.clone());
         let mut mods = initial_flows(bi, b, &map)?;
         if b.default_flows {
             // As OVS: a bridge nobody gave flows to is a learning switch.

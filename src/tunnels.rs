@@ -31,9 +31,9 @@
 //! (handlers, revalidator, control thread), never two at once.
 
 use crate::bridge::{Bridge, Bridges, XlateView};
-use dpif_netdev::actions::{DpAction, TnlPush, TunnelType};
+use dpif_netdev::actions::{DpAction, TnlPop, TnlPush, TunnelType};
 use dpif_netdev::key::ethertype;
-use dpif_netdev::odp::tnl::{Hdr, Tun, L3};
+use dpif_netdev::odp::tnl::{GeneveOpt, Hdr, Tun, L3};
 use ofproto::flow::Flow;
 use ofproto::ofaction::ofp;
 use ofproto::tunnel::{NeighTable, Remote, Route, RouteOrigin, RouteTable, TunKey, TunnelSpec};
@@ -303,6 +303,46 @@ impl TunnelState {
 
 pub use dpif_netdev::wire::{format_mac as fmt_mac, parse_mac};
 
+/// IP ECN codepoints (RFC 3168).
+const ECN_MASK: u8 = 0x03;
+const ECN_ECT0: u8 = 0x02;
+const ECN_CE: u8 = 0x03;
+/// The DSCP bits of a TOS byte.
+const DSCP_MASK: u8 = 0xfc;
+
+/// The outer TOS and TTL of an encapsulation, as OVS computes them: the
+/// port's `tos` (DSCP) or, with `tos=inherit`, the inner IP packet's DSCP;
+/// the inner ECN bits always (CE becomes ECT(0), so congestion marks are
+/// not cloned onto the outer header); the port's `ttl` or, with
+/// `ttl=inherit`, the inner TTL / hop limit. Non-IP inner packets get the
+/// fixed values (DSCP 0 with `tos=inherit`). Bits read go into `wc`.
+fn outer_tos_ttl(spec: &TunnelSpec, flow: &Flow, wc: &mut Flow) -> (u8, u8) {
+    let k = &flow.key;
+    wc.key.eth_type = 0xffff;
+    let ip = k.eth_type == ethertype::IPV4 || k.eth_type == ethertype::IPV6;
+    if !ip {
+        return (if spec.tos_inherit { 0 } else { spec.tos }, spec.ttl);
+    }
+    let mut tos = if spec.tos_inherit {
+        wc.key.nw_tos |= DSCP_MASK;
+        k.nw_tos & DSCP_MASK
+    } else {
+        spec.tos
+    };
+    wc.key.nw_tos |= ECN_MASK;
+    tos |= match k.nw_tos & ECN_MASK {
+        ECN_CE => ECN_ECT0,
+        ecn => ecn,
+    };
+    let ttl = if spec.ttl_inherit {
+        wc.key.nw_ttl = 0xff;
+        k.nw_ttl
+    } else {
+        spec.ttl
+    };
+    (tos, ttl)
+}
+
 impl XlateView<'_> {
     /// [`ofproto::xlate::XlatePorts::output`] for bridges with tunnels.
     pub(crate) fn tunnel_output(&self, ofport: u32, flow: &Flow, wc: &mut Flow) -> PortOutput {
@@ -340,7 +380,10 @@ impl XlateView<'_> {
         }
         wc.key.tp_dst = 0xffff;
         match t.vport_for_udp(k.tp_dst) {
-            Some(odp) => PortOutput::Actions(vec![DpAction::TnlPop(odp)]),
+            Some(odp) => PortOutput::Actions(vec![DpAction::TnlPop(TnlPop {
+                port: odp,
+                tlv: self.bridges.vport_tlv(odp),
+            })]),
             None => PortOutput::Plain,
         }
     }
@@ -412,6 +455,11 @@ impl XlateView<'_> {
         if self.depth >= MAX_TUNNEL_DEPTH {
             return PortOutput::Drop("tunnels nested too deep: dropped".into());
         }
+        let (tos, ttl) = outer_tos_ttl(spec, flow, wc);
+        let (opts, crit) = match spec.kind {
+            TunnelType::Geneve => self.geneve_options(flow, wc),
+            TunnelType::Vxlan => (Vec::new(), false),
+        };
         let hdr = Hdr {
             eth_dst: mac,
             eth_src: local.mac,
@@ -420,8 +468,8 @@ impl XlateView<'_> {
                     src: u32::from(s),
                     dst: u32::from(d),
                     proto: UDP,
-                    tos: spec.tos,
-                    ttl: spec.ttl,
+                    tos,
+                    ttl,
                     frag: if spec.df { 0x4000 } else { 0 },
                 },
                 (s, d) => L3::V6 {
@@ -429,8 +477,8 @@ impl XlateView<'_> {
                     dst: v6_octets(d),
                     label: 0,
                     proto: UDP,
-                    tclass: spec.tos,
-                    hlimit: spec.ttl,
+                    tclass: tos,
+                    hlimit: ttl,
                 },
             },
             udp_src: 0,
@@ -443,9 +491,9 @@ impl XlateView<'_> {
                 },
                 TunnelType::Geneve => Tun::Geneve {
                     oam: false,
-                    crit: false,
+                    crit,
                     vni,
-                    opts: Vec::new(),
+                    opts,
                 },
             },
         };
@@ -471,8 +519,8 @@ impl XlateView<'_> {
             }
         }
         ukey.nw_proto = UDP;
-        ukey.nw_tos = spec.tos;
-        ukey.nw_ttl = spec.ttl;
+        ukey.nw_tos = tos;
+        ukey.nw_ttl = ttl;
         ukey.tp_dst = spec.dst_port;
         let tables = ub.tables.read().unwrap_or_else(|e| e.into_inner());
         let mut view = self.bridges.view(ub, false);
@@ -505,6 +553,41 @@ impl XlateView<'_> {
             ));
         }
         PortOutput::Actions(out)
+    }
+
+    /// The Geneve options of an encapsulation: every `tun_metadataN` the
+    /// bridge's TLV map maps and the flow has present (set by actions, or
+    /// received with a decapsulated packet), in field order, and whether
+    /// any is critical (the header's C bit, as OVS sets it). The presence
+    /// of every mapped field and the data of the present ones go into
+    /// `wc`: the header depends on them (data a set_field overwrote is
+    /// un-wildcarded too, which is narrower than needed but never wrong).
+    fn geneve_options(&self, flow: &Flow, wc: &mut Flow) -> (Vec<GeneveOpt>, bool) {
+        let map = self.bridge.ports.tlv();
+        let mut opts = Vec::new();
+        let mut crit = false;
+        for e in map.entries() {
+            let bit = 1u8 << (e.map.idx & 7);
+            wc.key.tun_md_present |= bit;
+            if flow.key.tun_md_present & bit == 0 {
+                continue;
+            }
+            let r = usize::from(e.ofs)..usize::from(e.ofs) + usize::from(e.map.len);
+            let (Some(data), Some(m)) = (
+                flow.key.tun_metadata.get(r.clone()),
+                wc.key.tun_metadata.get_mut(r),
+            ) else {
+                continue;
+            };
+            m.fill(0xff);
+            crit |= e.map.typ & dpif_netdev::tlv::GENEVE_CRIT_TYPE != 0;
+            opts.push(GeneveOpt {
+                class: e.map.class,
+                typ: e.map.typ,
+                data: data.to_vec(),
+            });
+        }
+        (opts, crit)
     }
 
     /// Asks for `ip`'s MAC out of `ub`'s internal port: an ARP request,
@@ -680,7 +763,9 @@ mod tests {
             key: TunKey::Fixed(5000),
             dst_port: 4789,
             tos: 0,
+            tos_inherit: false,
             ttl: 64,
+            ttl_inherit: false,
             df: true,
             csum: false,
         };
@@ -841,7 +926,10 @@ mod tests {
         outer.tp_src = 50000;
         outer.tp_dst = 4789;
         let t = b.translate(&outer).unwrap();
-        assert_eq!(t.actions, vec![DpAction::TnlPop(dpif_netdev::actions::TnlPop::plain(2))]);
+        assert_eq!(
+            t.actions,
+            vec![DpAction::TnlPop(dpif_netdev::actions::TnlPop::plain(2))]
+        );
         assert_eq!((t.mask.0.nw_dst, t.mask.0.tp_dst), (u32::MAX, 0xffff));
         // Another UDP port, or another address: handed to LOCAL as is.
         let mut other = outer;
@@ -893,7 +981,9 @@ mod tests {
             key: TunKey::Flow,
             dst_port,
             tos: 0,
+            tos_inherit: false,
             ttl: 64,
+            ttl_inherit: false,
             df: true,
             csum: false,
         };

@@ -449,7 +449,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v, vec![m(0xffff, 0, 4, 0), m(0x102, 0x80, 8, 7)]);
-        assert_eq!(v[0].to_string(), "{class=0xffff,type=0x0,len=4}->tun_metadata0");
+        assert_eq!(
+            v[0].to_string(),
+            "{class=0xffff,type=0x0,len=4}->tun_metadata0"
+        );
         assert_eq!(parse_mappings(&v[1].to_string()).unwrap(), vec![v[1]]);
     }
 

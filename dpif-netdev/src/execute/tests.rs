@@ -1453,7 +1453,10 @@ fn tnl_pop_copies_when_not_last() {
     let t = template_v4(TunnelType::Vxlan, 1, false, &[]);
     let outer = push(&t, v4(UDP).packet());
     let outer_bytes = outer.data().to_vec();
-    let mut tx = run(&[DpAction::TnlPop(TnlPop::plain(3)), DpAction::Output(1)], outer);
+    let mut tx = run(
+        &[DpAction::TnlPop(TnlPop::plain(3)), DpAction::Output(1)],
+        outer,
+    );
     assert_eq!(tx.recirculated.len(), 1);
     assert_eq!(outputs(&mut tx)[0].1.data(), &outer_bytes[..]);
 }
@@ -1936,7 +1939,10 @@ fn tnl_pop_fills_mapped_options_and_skips_unknown_ones() {
 fn tnl_pop_drops_unknown_critical_options() {
     let map = tlv_map(&[(0x0102, 0x01, 4, 0)]);
     let opts = [0x01, 0x02, 0x81, 0x01, 0, 0, 0, 1];
-    for tx in [pop_with(geneve_with_opts(&opts), &map), pop(geneve_with_opts(&opts), 4)] {
+    for tx in [
+        pop_with(geneve_with_opts(&opts), &map),
+        pop(geneve_with_opts(&opts), 4),
+    ] {
         assert!(tx.recirculated.is_empty());
         assert_eq!(tx.stats.drops_for(DropReason::TunnelPopOption), 1);
     }

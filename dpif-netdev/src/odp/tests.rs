@@ -766,20 +766,22 @@ fn random_action(r: &mut Rng) -> DpAction {
                 let mut t = crate::actions::TnlPop::plain(r.next() as u32);
                 if r.below(2) == 0 {
                     let mut map = crate::tlv::TlvMap::default();
-                    map.add(&[
-                        crate::tlv::TlvMapping {
-                            class: r.next() as u16,
-                            typ: 0,
-                            len: 4 * (1 + r.below(4) as u8),
-                            idx: r.below(8) as u8,
-                        },
-                        crate::tlv::TlvMapping {
-                            class: 0xffff,
-                            typ: 0x80 | r.next() as u8,
-                            len: 4,
-                            idx: r.below(8) as u8,
-                        },
-                    ][..1 + (r.below(2) as usize)])
+                    map.add(
+                        &[
+                            crate::tlv::TlvMapping {
+                                class: r.next() as u16,
+                                typ: 0,
+                                len: 4 * (1 + r.below(4) as u8),
+                                idx: r.below(8) as u8,
+                            },
+                            crate::tlv::TlvMapping {
+                                class: 0xffff,
+                                typ: 0x80 | r.next() as u8,
+                                len: 4,
+                                idx: r.below(8) as u8,
+                            },
+                        ][..1 + (r.below(2) as usize)],
+                    )
                     .ok();
                     t.tlv = Some(Arc::new(map));
                 }
