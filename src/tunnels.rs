@@ -1015,6 +1015,198 @@ mod tests {
         assert!(b.translate(&inner(1)).unwrap().actions.is_empty());
     }
 
+    /// A Geneve switch whose br-int maps {0xffff,0,4} -> tun_metadata0
+    /// and {0x0102,0x80,8} -> tun_metadata1 and runs `flows` (parsed
+    /// against that map).
+    fn geneve_switch(tos_inherit: bool, ttl_inherit: bool, flows: &str) -> Bridges {
+        let spec = TunnelSpec {
+            kind: TunnelType::Geneve,
+            remote: Remote::Ip(Ipv4Addr::new(172, 31, 0, 2).into()),
+            local_ip: None,
+            key: TunKey::Fixed(5001),
+            dst_port: 6081,
+            tos: 0x20,
+            tos_inherit,
+            ttl: 64,
+            ttl_inherit,
+            df: true,
+            csum: false,
+        };
+        let (b, _) = switch_with(spec, normal_tables());
+        let int = b.get("br-int").unwrap();
+        let mut map = dpif_netdev::tlv::TlvMap::default();
+        map.add(
+            &dpif_netdev::tlv::parse_mappings(
+                "{class=0xffff,type=0,len=4}->tun_metadata0,{class=0x0102,type=0x80,len=8}->tun_metadata1",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        int.ports.set_tlv(map);
+        let m = ofproto::ofctl::parse_flow_mods(flows, FlowModCommand::Add, &int.ports).unwrap();
+        let mut t = Tables::new();
+        t.apply(&m, 0).unwrap();
+        *int.tables.write().unwrap() = t;
+        b.tunnels.neigh.lock().unwrap().set(
+            Ipv4Addr::new(172, 31, 0, 2).into(),
+            VTEP_MAC,
+            "br-phy",
+        );
+        b.get("br-phy").unwrap().macs().learn(0, VTEP_MAC, 1, 0);
+        b
+    }
+
+    fn inner_ip(tos: u8, ttl: u8) -> dpif_netdev::key::FlowKey {
+        let mut k = inner(1);
+        k.eth_type = 0x0800;
+        k.nw_proto = 17;
+        k.nw_src = 0x0a00_0001;
+        k.nw_dst = 0x0a00_0002;
+        k.nw_tos = tos;
+        k.nw_ttl = ttl;
+        k
+    }
+
+    /// The Geneve template, assembled by hand from RFC 8926 and the
+    /// template conventions: outer IPv4 with `tos`/`ttl`, then the
+    /// Geneve header with these raw option bytes.
+    fn geneve_header(tos: u8, ttl: u8, crit: bool, opts: &[u8]) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&VTEP_MAC);
+        h.extend_from_slice(&LOCAL_MAC);
+        h.extend_from_slice(&[0x08, 0x00]);
+        let mut ip = vec![
+            0x45, tos, 0, 0, 0, 0, 0x40, 0, ttl, 17, 0, 0, 172, 31, 0, 1, 172, 31, 0, 2,
+        ];
+        let c = reference_checksum(&[&ip]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        h.extend_from_slice(&ip);
+        h.extend_from_slice(&[0, 0, 0x17, 0xc1, 0, 0, 0, 0]);
+        h.push((opts.len() / 4) as u8);
+        h.push(if crit { 0x40 } else { 0 });
+        h.extend_from_slice(&[0x65, 0x58, 0x00, 0x13, 0x89, 0x00]);
+        h.extend_from_slice(opts);
+        h
+    }
+
+    #[test]
+    fn geneve_encap_writes_tun_metadata_options() {
+        let b = geneve_switch(
+            false,
+            false,
+            "in_port=1,actions=set_field:0x1234->tun_metadata0,output:2",
+        );
+        let t = b.translate(&inner_ip(0, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        let opt = [0xff, 0xff, 0x00, 0x01, 0x00, 0x00, 0x12, 0x34];
+        assert_eq!(&p.header[..], &geneve_header(0x20, 64, false, &opt)[..]);
+        // The header reads which mapped fields are present (all of them)
+        // and, for the present one, its data.
+        assert_eq!(t.mask.0.tun_md_present, 0b11);
+        assert_eq!(t.mask.0.tun_metadata[..4], [0xff; 4]);
+        assert_eq!(t.mask.0.tun_metadata[4..], [0; 28]);
+
+        // Both options, the second critical (C bit set); field order.
+        let b = geneve_switch(
+            false,
+            false,
+            "in_port=1,actions=load:0xa->NXM_NX_TUN_METADATA1[0..7],set_field:0x1/0x1->tun_metadata0,output:2",
+        );
+        let t = b.translate(&inner_ip(0, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        let mut opts = vec![0xff, 0xff, 0x00, 0x01, 0, 0, 0, 1];
+        opts.extend_from_slice(&[0x01, 0x02, 0x80, 0x02, 0, 0, 0, 0, 0, 0, 0, 0x0a]);
+        assert_eq!(&p.header[..], &geneve_header(0x20, 64, true, &opts)[..]);
+
+        // Without a set_field: no options (opt_len 0), presence still read.
+        let b = geneve_switch(false, false, "in_port=1,actions=output:2");
+        let t = b.translate(&inner_ip(0, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(&p.header[..], &geneve_header(0x20, 64, false, &[])[..]);
+        assert_eq!(t.mask.0.tun_md_present, 0b11);
+        assert_eq!(t.mask.0.tun_metadata, [0; 32]);
+    }
+
+    #[test]
+    fn geneve_decap_carries_the_tlv_map_and_matches_tun_metadata() {
+        let b = geneve_switch(
+            false,
+            false,
+            "tun_metadata0=0x1234,actions=output:1\ntun_metadata0=0x1235,actions=drop",
+        );
+        let mut outer = dpif_netdev::key::FlowKey::ZERO;
+        outer.in_port = 3;
+        outer.eth_src = VTEP_MAC;
+        outer.eth_dst = LOCAL_MAC;
+        outer.eth_type = 0x0800;
+        outer.nw_src = u32::from(Ipv4Addr::new(172, 31, 0, 2));
+        outer.nw_dst = u32::from(Ipv4Addr::new(172, 31, 0, 1));
+        outer.nw_proto = 17;
+        outer.tp_dst = 6081;
+        let t = b.translate(&outer).unwrap();
+        let [DpAction::TnlPop(pop)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(pop.port, 2);
+        assert_eq!(
+            pop.tlv.as_deref(),
+            Some(&*b.get("br-int").unwrap().ports.tlv())
+        );
+        // Back on the vport with tun_metadata0 = 0x1234: forwarded; a
+        // megaflow that keeps only tun_metadata0's bytes and presence.
+        let mut back = inner(2);
+        back.tun_id = 5001;
+        back.tun_ipv4_src = u32::from(Ipv4Addr::new(172, 31, 0, 2));
+        back.tun_ipv4_dst = u32::from(Ipv4Addr::new(172, 31, 0, 1));
+        back.tun_md_present = 1;
+        back.tun_metadata[..4].copy_from_slice(&[0, 0, 0x12, 0x34]);
+        let t = b.translate(&back).unwrap();
+        assert_eq!(t.actions, vec![DpAction::Output(1)]);
+        assert_eq!(t.mask.0.tun_metadata[..4], [0xff; 4]);
+        assert_eq!(t.mask.0.tun_metadata[4..], [0; 28]);
+        assert_eq!(t.mask.0.tun_md_present & 1, 1);
+        back.tun_metadata[3] = 0x35;
+        assert!(b.translate(&back).unwrap().actions.is_empty());
+        // Absent option: neither rule.
+        back.tun_md_present = 0;
+        back.tun_metadata = [0; 32];
+        assert!(b.translate(&back).unwrap().actions.is_empty());
+    }
+
+    #[test]
+    fn tos_and_ttl_inherit_as_ovs_does() {
+        let flows = "in_port=1,actions=output:2";
+        // Fixed tos 0x20: DSCP from the port, ECN from the inner packet.
+        let b = geneve_switch(false, false, flows);
+        let t = b.translate(&inner_ip(0xb9, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(&p.header[..], &geneve_header(0x21, 64, false, &[])[..]);
+        assert_eq!((t.mask.0.nw_tos, t.mask.0.nw_ttl), (0x03, 0));
+        // Inherit both: DSCP and TTL from the inner header; CE becomes
+        // ECT(0).
+        let b = geneve_switch(true, true, flows);
+        let t = b.translate(&inner_ip(0xbb, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(&p.header[..], &geneve_header(0xba, 9, false, &[])[..]);
+        assert_eq!((t.mask.0.nw_tos, t.mask.0.nw_ttl), (0xff, 0xff));
+        // A non-IP inner packet: DSCP 0 and the fixed TTL.
+        let t = b.translate(&inner(1)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(&p.header[..], &geneve_header(0, 64, false, &[])[..]);
+    }
+
     #[test]
     fn macs_parse_and_print() {
         let m = parse_mac("02:00:0a:ff:00:01").unwrap();

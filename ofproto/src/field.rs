@@ -366,7 +366,9 @@ impl Field {
         if n.is_empty() || n.len() > 1 || !n.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        n.parse().ok()
+        n.parse()
+            .ok()
+            .filter(|i| usize::from(*i) < dpif_netdev::tlv::TUN_METADATA_FIELDS)
     }
 
     /// `tun_metadata{idx}` as `map` places it (None: not mapped).
