@@ -1768,6 +1768,67 @@ tx_pcap = "/abs/out.pcap"
     }
 
     #[test]
+    fn tos_ttl_inherit_and_tlv_maps() {
+        let c = ok(&format!(
+            "{PORT}type = \"geneve\"\nremote_ip = \"10.0.0.2\"\ntos = \"inherit\"\nttl = \"inherit\""
+        ));
+        let PortKind::Tunnel(t) = &c.bridges[0].ports[0].kind else {
+            panic!("{c:?}");
+        };
+        assert!(t.tos_inherit && t.ttl_inherit);
+        let c = ok(&format!(
+            "{PORT}type = \"geneve\"\nremote_ip = \"10.0.0.2\"\ntos = 184\nttl = 9"
+        ));
+        let PortKind::Tunnel(t) = &c.bridges[0].ports[0].kind else {
+            panic!("{c:?}");
+        };
+        assert_eq!(
+            (t.tos, t.tos_inherit, t.ttl, t.ttl_inherit),
+            (184, false, 9, false)
+        );
+        for (extra, want) in [
+            (
+                "tos = 185",
+                "bridge[0].port[0].tos: 185: the ECN bits (0x03) must be zero; they are always inherited",
+            ),
+            (
+                "tos = \"copy\"",
+                "bridge[0].port[0].tos: expected 0 to 255 or \"inherit\"",
+            ),
+            ("ttl = 0", "bridge[0].port[0].ttl: 0 out of range 1-255"),
+        ] {
+            assert_eq!(
+                err(&format!(
+                    "{PORT}type = \"geneve\"\nremote_ip = \"10.0.0.2\"\n{extra}"
+                )),
+                want
+            );
+        }
+
+        let map = "[[bridge]]\nname = \"b\"\ntlv_map = [\"{class=0xffff,type=0,len=4}->tun_metadata0\", \"{class=1,type=2,len=8}->tun_metadata3\"]";
+        let c = ok(map);
+        let m = &c.bridges[0].tlv_map;
+        assert_eq!(m.entries().len(), 2);
+        assert_eq!((m.get(3).unwrap().ofs, m.get(3).unwrap().map.len), (4, 8));
+        for (list, want) in [
+            (
+                "[\"{class=1,type=0,len=6}->tun_metadata0\"]",
+                "bridge[0].tlv_map[0]: \"{class=1,type=0,len=6}->tun_metadata0\": len=6 must be a multiple of 4 from 4 to 16",
+            ),
+            (
+                "[\"{class=1,type=0,len=4}->tun_metadata0\", \"{class=1,type=1,len=4}->tun_metadata0\"]",
+                "bridge[0].tlv_map[1]: tun_metadata0 is already mapped",
+            ),
+            ("[1]", "bridge[0].tlv_map[0]: expected a TLV mapping (string)"),
+        ] {
+            assert_eq!(
+                err(&format!("[[bridge]]\nname = \"b\"\ntlv_map = {list}")),
+                want
+            );
+        }
+    }
+
+    #[test]
     fn missing_port_type() {
         assert!(err(PORT).starts_with("bridge[0].port[0].type: required key is missing"));
     }
