@@ -35,6 +35,10 @@ pub enum Field {
     TunIpv6Dst,
     /// Tunnel flags (`tun_flags`).
     TunFlags,
+    /// Outer IP TOS of a decapsulated packet (`tun_tos`).
+    TunTos,
+    /// Outer IP TTL of a decapsulated packet (`tun_ttl`).
+    TunTtl,
     /// `tun_metadata{idx}`: the data of the Geneve option a bridge's TLV
     /// map gives that field, `len` bytes at `ofs` in the key's option
     /// area ([`dpif_netdev::key::FlowKey::tun_metadata`]). Resolved
@@ -211,6 +215,8 @@ const NAMES: &[(&str, Field)] = &[
     ("NXM_NX_TUN_IPV6_DST", Field::TunIpv6Dst),
     ("tun_flags", Field::TunFlags),
     ("NXM_NX_TUN_FLAGS", Field::TunFlags),
+    ("tun_tos", Field::TunTos),
+    ("tun_ttl", Field::TunTtl),
     ("dl_src", Field::EthSrc),
     ("eth_src", Field::EthSrc),
     ("NXM_OF_ETH_SRC", Field::EthSrc),
@@ -429,7 +435,8 @@ impl Field {
             DlVlan | TcpFlags => 12,
             VlanVid => 13,
             VlanPcp => 3,
-            NwProto | NwTos | NwTtl | IcmpType | IcmpCode | Icmpv6Type | Icmpv6Code => 8,
+            NwProto | NwTos | NwTtl | TunTos | TunTtl | IcmpType | IcmpCode | Icmpv6Type
+            | Icmpv6Code => 8,
             IpDscp => 6,
             NwEcn | NwFrag => 2,
             Ipv6Label => 20,
@@ -460,6 +467,8 @@ impl Field {
             | TunIpv6Src
             | TunIpv6Dst
             | TunFlags
+            | TunTos
+            | TunTtl
             | TunMetadata { .. }
             | EthSrc
             | EthDst
@@ -527,6 +536,8 @@ impl Field {
             TunIpv6Src => (Loc::Bytes16(|f| &mut f.key.tun_ipv6_src), 0),
             TunIpv6Dst => (Loc::Bytes16(|f| &mut f.key.tun_ipv6_dst), 0),
             TunFlags => (Loc::U16(|f| &mut f.key.tun_flags), 0),
+            TunTos => (Loc::U8(|f| &mut f.key.tun_tos), 0),
+            TunTtl => (Loc::U8(|f| &mut f.key.tun_ttl), 0),
             EthSrc => (Loc::Bytes6(|f| &mut f.key.eth_src), 0),
             EthDst => (Loc::Bytes6(|f| &mut f.key.eth_dst), 0),
             EthType => (Loc::U16(|f| &mut f.key.eth_type), 0),

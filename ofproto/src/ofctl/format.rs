@@ -98,6 +98,8 @@ pub fn format_match(m: &Match, priority: Option<u16>, ports: &dyn PortNames) -> 
         Field::TunIpv6Src,
         Field::TunIpv6Dst,
         Field::TunFlags,
+        Field::TunTos,
+        Field::TunTtl,
     ] {
         p.field(f);
     }

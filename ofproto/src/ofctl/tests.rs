@@ -915,7 +915,7 @@ fn tun_metadata_matches_place_bytes_and_require_presence() {
     assert_eq!(format_match(&fm.matches, None, &p), "tun_metadata0=0/0");
     // Round trips through dump-flows text, actions included.
     for s in [
-        "priority=5,tun_id=0x5,tun_metadata0=0xabcdef01,tun_metadata2=0x1/0x1 actions=output:1",
+        "priority=5,tun_id=0x5,tun_tos=184,tun_ttl=63,tun_metadata0=0xabcdef01,tun_metadata2=0x1/0x1 actions=output:1",
         "actions=set_field:0x1234->tun_metadata0,load:0x5->NXM_NX_TUN_METADATA2[0..7],move:NXM_NX_REG0[]->NXM_NX_TUN_METADATA0[],move:NXM_NX_TUN_METADATA2[0..31]->NXM_NX_REG1[]",
     ] {
         let fm = parse_flow_mod(s, C::Add, &p).unwrap_or_else(|e| panic!("{s}: {e}"));
