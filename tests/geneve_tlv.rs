@@ -245,6 +245,15 @@ fn geneve_options_and_tos_inherit_between_two_switches() {
         "{class=0xffff,type=0,len=4}->tun_metadata0",
     ]);
     assert!(e.contains("used by flows"), "{e}");
+    // Once no flow uses it the mapping goes, and the megaflows are
+    // revalidated before the command returns: no tnl_pop keeps the map.
+    b.ctl(&["del-flows", "gb-int"]);
+    b.ctl(&["del-tlv-map", "gb-int"]);
+    assert!(b
+        .ctl(&["dump-tlv-map", "gb-int"])
+        .contains("allocated option space=0\n"));
+    let mf = b.megaflows().join("\n");
+    assert!(!mf.contains("tlv("), "{mf}");
     b.exit();
     assert_same_frames("gb-vm", read_pcap(&sb.path("vm.pcap")), vec![pkt_fwd]);
 }
