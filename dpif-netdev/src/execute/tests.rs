@@ -1928,6 +1928,15 @@ fn tnl_pop_fills_mapped_options_and_skips_unknown_ones() {
     let mut k = crate::key::FlowKey::ZERO;
     crate::extract::extract_frame(p.data(), &p.md, &mut k);
     assert_eq!((k.tun_md_present, k.tun_metadata), (0b1001, want));
+    // The same options over an IPv6 underlay.
+    let v6 = push(
+        &template_v6(TunnelType::Geneve, 5001, &opts, false),
+        v4(UDP).packet(),
+    );
+    let tx = pop_with(v6, &map);
+    assert_eq!(tx.recirculated.len(), 1, "{:?}", tx.stats);
+    assert_eq!(tx.recirculated[0].md.tunnel.md_present, 0b1001);
+    assert_eq!(tx.recirculated[0].md.tunnel.metadata, want);
     // Without the map nothing is filled and nothing is dropped (the only
     // critical option here is unknown then, though: see the next test).
     let tx = pop(geneve_with_opts(&opts[12..]), 4);
