@@ -434,7 +434,10 @@ impl Bridges {
                 None => found = Some(m),
                 Some(f) if **f == *m => {}
                 Some(_) => {
-                    tracing::warn!(
+                    // Said once, by the command that made the maps differ
+                    // (`tlv_commands::conflicts`); here it would repeat on
+                    // every revalidation.
+                    tracing::debug!(
                         vport = odp,
                         "bridges sharing a Geneve vport have different TLV maps: options not mapped"
                     );
@@ -443,6 +446,31 @@ impl Bridges {
             }
         }
         found.filter(|m| !m.is_empty())
+    }
+
+    /// Bridges other than `b` that share a Geneve vport with `b` and have
+    /// a different TLV map (then options on that vport are not mapped).
+    pub(crate) fn tlv_conflicts(&self, b: &Bridge) -> Vec<String> {
+        let geneve_vports = |x: &Bridge| -> Vec<u32> {
+            x.ports
+                .read()
+                .iter()
+                .filter(|p| {
+                    p.tunnel
+                        .as_ref()
+                        .is_some_and(|t| t.kind == dpif_netdev::actions::TunnelType::Geneve)
+                })
+                .map(|p| p.odp)
+                .collect()
+        };
+        let mine = geneve_vports(b);
+        let map = b.ports.tlv();
+        self.bridges
+            .iter()
+            .filter(|o| o.name != b.name && *o.ports.tlv() != *map)
+            .filter(|o| geneve_vports(o).iter().any(|v| mine.contains(v)))
+            .map(|o| o.name.clone())
+            .collect()
     }
 
     /// Marks the tables changed (call after every change).

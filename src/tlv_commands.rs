@@ -58,7 +58,20 @@ pub(crate) fn change_map(
         drop(tables);
         b.ports.set_tlv(new);
         sw.bridges.bump_version();
-        Ok(String::new())
+        // Accepted, but say so when a bridge sharing a Geneve vport now
+        // has another map: options on that vport are not mapped then.
+        let others = sw.bridges.tlv_conflicts(b);
+        if others.is_empty() {
+            Ok(String::new())
+        } else {
+            let msg = format!(
+                "warning: {} share a Geneve UDP port with {} but have a different TLV map: options on that port are not mapped until the maps agree\n",
+                others.join(", "),
+                b.name
+            );
+            tracing::warn!(bridge = %b.name, "{}", msg.trim_end());
+            Ok(msg)
+        }
     })
 }
 

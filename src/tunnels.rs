@@ -1180,6 +1180,34 @@ mod tests {
     }
 
     #[test]
+    fn bridges_sharing_a_geneve_vport_need_one_map() {
+        let b = geneve_switch(false, false, "actions=drop");
+        // A second overlay bridge with a Geneve port on the same vport.
+        let spec = b.get("br-int").unwrap().tunnel_spec(2).unwrap();
+        let other = Bridge::new(
+            "br-two".into(),
+            PortMap::new(vec![port("g2", 1, 2, Some(spec))]),
+            normal_tables(),
+            MacTable::default(),
+            None,
+        );
+        let mut all: Vec<Bridge> = Vec::new();
+        let Bridges { bridges, .. } = b;
+        for x in bridges {
+            all.push(x);
+        }
+        all.push(other);
+        let b = Bridges::new(all, TunnelState::new(vec![], vec![]));
+        let int = b.get("br-int").unwrap();
+        let two = b.get("br-two").unwrap();
+        assert_eq!(b.tlv_conflicts(int), vec!["br-two".to_string()]);
+        assert_eq!(b.vport_tlv(2), None);
+        two.ports.set_tlv((*int.ports.tlv()).clone());
+        assert!(b.tlv_conflicts(int).is_empty());
+        assert_eq!(b.vport_tlv(2), Some(int.ports.tlv()));
+    }
+
+    #[test]
     fn tos_and_ttl_inherit_as_ovs_does() {
         let flows = "in_port=1,actions=output:2";
         // Fixed tos 0x20: DSCP from the port, ECN from the inner packet.
