@@ -202,7 +202,7 @@ impl Translator for TunnelLoop {
         m.in_port = u32::MAX;
         let actions = match key.in_port {
             1 => vec![DpAction::TnlPush(self.push.clone())],
-            2 => vec![DpAction::TnlPop(3)],
+            2 => vec![DpAction::TnlPop(dpif_netdev::actions::TnlPop::plain(3))],
             _ => vec![DpAction::Output(2)],
         };
         Ok(Translation {

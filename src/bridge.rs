@@ -24,6 +24,7 @@
 //! another bridge lock but the tables' read lock.
 
 use dpif_netdev::key::{FlowKey, VLAN_CFI};
+use dpif_netdev::tlv::TlvMap;
 use ofproto::flow_mod::PortNames;
 use ofproto::l2::{L2Bridge, PortVlan};
 use ofproto::mac_learning::{FdbRow, Learned, MacTable};
@@ -31,7 +32,7 @@ use ofproto::table::Tables;
 use ofproto::xlate::{xlate, XlatePorts};
 use pmd::{TranslateError, Translation, Translator};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// One port of a bridge.
@@ -54,9 +55,16 @@ pub struct BridgePort {
 /// sits behind a lock; change it inside `Datapath::change_tables`, so
 /// that no translation sees it half-changed and megaflows are
 /// revalidated after.
+///
+/// The bridge's Geneve TLV map lives here too: flow syntax reaches it
+/// through [`PortNames::tlv_map`] (it places `tun_metadataN`), and it
+/// changes under the same rules (inside `change_tables`, with a version
+/// bump, so megaflows carrying the old map in their `tnl_pop` or built
+/// from flows that read it are revalidated).
 #[derive(Debug, Default)]
 pub struct PortMap {
     ports: RwLock<Vec<BridgePort>>,
+    tlv: RwLock<Arc<TlvMap>>,
 }
 
 impl PortMap {
@@ -64,7 +72,19 @@ impl PortMap {
     pub fn new(ports: Vec<BridgePort>) -> PortMap {
         PortMap {
             ports: RwLock::new(ports),
+            tlv: RwLock::default(),
         }
+    }
+
+    /// The bridge's TLV map (empty when nothing is mapped).
+    pub fn tlv(&self) -> Arc<TlvMap> {
+        self.tlv.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the bridge's TLV map (call inside `change_tables` and
+    /// bump the version).
+    pub fn set_tlv(&self, map: TlvMap) {
+        *self.tlv.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
     }
 
     /// The ports, for reading (slow path; held briefly).
@@ -137,6 +157,9 @@ impl PortNames for PortMap {
             .iter()
             .find(|p| p.ofport == port)
             .map(|p| p.name.clone())
+    }
+    fn tlv_map(&self) -> Option<Arc<TlvMap>> {
+        Some(self.tlv()).filter(|m| !m.is_empty())
     }
 }
 
@@ -385,6 +408,69 @@ impl Bridges {
             }
         }
         best.map(|(_, b, p)| (b, Some(p)))
+    }
+
+    /// The TLV map a `tnl_pop` to vport `odp` applies: that of the
+    /// bridges whose Geneve ports the vport serves. The vport is shared
+    /// by every Geneve port of its UDP port, and which port (so which
+    /// bridge) a packet belongs to is only known after decapsulation, so
+    /// bridges sharing a vport must agree on the map; when they do not,
+    /// no option is mapped (critical ones then drop) and a warning says
+    /// why.
+    pub(crate) fn vport_tlv(&self, odp: u32) -> Option<Arc<TlvMap>> {
+        let mut found: Option<Arc<TlvMap>> = None;
+        for b in &self.bridges {
+            let serves = b.ports.read().iter().any(|p| {
+                p.odp == odp
+                    && p.tunnel
+                        .as_ref()
+                        .is_some_and(|t| t.kind == dpif_netdev::actions::TunnelType::Geneve)
+            });
+            if !serves {
+                continue;
+            }
+            let m = b.ports.tlv();
+            match &found {
+                None => found = Some(m),
+                Some(f) if **f == *m => {}
+                Some(_) => {
+                    // Said once, by the command that made the maps differ
+                    // (`tlv_commands::conflicts`); here it would repeat on
+                    // every revalidation.
+                    tracing::debug!(
+                        vport = odp,
+                        "bridges sharing a Geneve vport have different TLV maps: options not mapped"
+                    );
+                    return None;
+                }
+            }
+        }
+        found.filter(|m| !m.is_empty())
+    }
+
+    /// Bridges other than `b` that share a Geneve vport with `b` and have
+    /// a different TLV map (then options on that vport are not mapped).
+    pub(crate) fn tlv_conflicts(&self, b: &Bridge) -> Vec<String> {
+        let geneve_vports = |x: &Bridge| -> Vec<u32> {
+            x.ports
+                .read()
+                .iter()
+                .filter(|p| {
+                    p.tunnel
+                        .as_ref()
+                        .is_some_and(|t| t.kind == dpif_netdev::actions::TunnelType::Geneve)
+                })
+                .map(|p| p.odp)
+                .collect()
+        };
+        let mine = geneve_vports(b);
+        let map = b.ports.tlv();
+        self.bridges
+            .iter()
+            .filter(|o| o.name != b.name && *o.ports.tlv() != *map)
+            .filter(|o| geneve_vports(o).iter().any(|v| mine.contains(v)))
+            .map(|o| o.name.clone())
+            .collect()
     }
 
     /// Marks the tables changed (call after every change).

@@ -647,6 +647,7 @@ pub fn build(sw: Arc<Switch>) -> Commands {
         }),
     );
     crate::tnl_commands::register(&mut c, &sw);
+    crate::tlv_commands::register(&mut c, &sw);
     let s = sw.clone();
     c.register(
         "dump-ports",

@@ -49,10 +49,15 @@
 //!
 //! Tunnel ports (`type = "vxlan"` or `"geneve"`) take OVS's options:
 //! `remote_ip` (an IPv4 address or `"flow"`), `local_ip`, `key` (a number
-//! or `"flow"`), `dst_port`, `tos`, `ttl`, `df_default`, `csum`. Underlay
+//! or `"flow"`), `dst_port`, `tos` and `ttl` (numbers, or `"inherit"`
+//! from the inner IP header), `df_default`, `csum`. Underlay
 //! routes beyond the connected ones of internal port addresses are
 //! `[[route]]` tables: `prefix = "172.31.0.0/16"`, `bridge = "br-phy"`
 //! (whose internal port the route leaves by), optional `gateway` and `src`.
+//!
+//! A bridge's `tlv_map` (a list of `"{class=0xffff,type=0,len=4}->tun_metadata0"`
+//! strings, as `add-tlv-map` takes them) maps Geneve options to
+//! `tun_metadata0..7` for its flows.
 //!
 //! A bridge also has `mac_aging_s` (default 300) and `mac_table_size`
 //! (default 2048) for NORMAL's MAC learning, and `internal` (default true):
@@ -215,6 +220,10 @@ pub struct BridgeConfig {
     /// Whether the config gave no flows at all (then the bridge starts
     /// with `priority=0,actions=normal`).
     pub default_flows: bool,
+    /// The Geneve TLV map (`tlv_map = ["{class=..,type=..,len=..}->tun_metadataN"]`,
+    /// as `add-tlv-map` takes it), set before the bridge's flows are
+    /// parsed so they can use `tun_metadataN`.
+    pub tlv_map: dpif_netdev::tlv::TlvMap,
 }
 
 /// `[[bridge.port]]`: one port of a bridge.
@@ -456,6 +465,7 @@ pub fn parse_port_args(name: &str, args: &[String], base_dir: &Path) -> Result<P
         mac_aging_s: None,
         mac_table_size: None,
         internal: None,
+        tlv_map: None,
         ports: vec![raw],
     };
     let v = Validator {
@@ -542,6 +552,7 @@ struct RawBridge {
     mac_aging_s: Option<i64>,
     mac_table_size: Option<i64>,
     internal: Option<bool>,
+    tlv_map: Option<Vec<String>>,
     #[serde(default, rename = "port")]
     ports: Vec<RawPort>,
 }
@@ -565,8 +576,8 @@ struct RawPort {
     local_ip: Option<String>,
     key: Option<toml::Value>,
     dst_port: Option<i64>,
-    tos: Option<i64>,
-    ttl: Option<i64>,
+    tos: Option<toml::Value>,
+    ttl: Option<toml::Value>,
     df_default: Option<bool>,
     csum: Option<bool>,
     devargs: Option<String>,
@@ -608,6 +619,8 @@ fn expected(path: &str) -> Option<&'static str> {
         "bridge[].name" | "bridge[].port[].name" => "a name (string)",
         "bridge[].flows" => "a list of flows (strings)",
         "bridge[].flows[]" => "a flow (string)",
+        "bridge[].tlv_map" => "a list of TLV mappings (strings)",
+        "bridge[].tlv_map[]" => "a TLV mapping (string)",
         "bridge[].port" => "an array of tables ([[bridge.port]])",
         "bridge[].port[].ofport" => "a port number",
         "bridge[].port[].type" => "a port type (string)",
@@ -618,7 +631,8 @@ fn expected(path: &str) -> Option<&'static str> {
         "bridge[].port[].trunks" => "a list of VLAN numbers",
         "bridge[].mac_aging_s" | "bridge[].mac_table_size" => "an integer",
         "bridge[].port[].remote_ip" | "bridge[].port[].local_ip" => "an IP address (string)",
-        "bridge[].port[].dst_port" | "bridge[].port[].tos" | "bridge[].port[].ttl" => "an integer",
+        "bridge[].port[].dst_port" => "an integer",
+        "bridge[].port[].tos" | "bridge[].port[].ttl" => "an integer or \"inherit\"",
         "bridge[].port[].df_default" | "bridge[].port[].csum" => "true or false",
         "route" => "an array of tables ([[route]])",
         "route[].prefix" | "route[].bridge" | "route[].gateway" | "route[].src" => "a string",
@@ -871,14 +885,40 @@ impl Validator<'_> {
         };
         let default_port = TunnelSpec::default_port(kind);
         let dst_port = self.int(&key("dst_port"), rp.dst_port, 1, 65535, default_port)?;
+        // `tos` / `ttl`: a number, or "inherit" (from the inner IP header,
+        // as OVS). A fixed TOS is DSCP only: the ECN bits are always
+        // inherited, so OVS requires them zero and so does rvs.
+        let (tos, tos_inherit) = match &rp.tos {
+            Some(toml::Value::String(s)) if s == "inherit" => (0, true),
+            Some(toml::Value::Integer(n)) => {
+                let v: u8 = self.int(&key("tos"), Some(*n), 0, 255, 0)?;
+                if v & 0x03 != 0 {
+                    return Err(self.err(
+                        key("tos"),
+                        format!("{v}: the ECN bits (0x03) must be zero; they are always inherited"),
+                    ));
+                }
+                (v, false)
+            }
+            None => (0, false),
+            Some(_) => return Err(self.err(key("tos"), "expected 0 to 255 or \"inherit\"")),
+        };
+        let (ttl, ttl_inherit) = match &rp.ttl {
+            Some(toml::Value::String(s)) if s == "inherit" => (64, true),
+            Some(toml::Value::Integer(n)) => (self.int(&key("ttl"), Some(*n), 1, 255, 64)?, false),
+            None => (64, false),
+            Some(_) => return Err(self.err(key("ttl"), "expected 1 to 255 or \"inherit\"")),
+        };
         Ok(TunnelSpec {
             kind,
             remote,
             local_ip,
             key: tkey,
             dst_port,
-            tos: self.int(&key("tos"), rp.tos, 0, 255, 0)?,
-            ttl: self.int(&key("ttl"), rp.ttl, 1, 255, 64)?,
+            tos,
+            tos_inherit,
+            ttl,
+            ttl_inherit,
             df: rp.df_default.unwrap_or(true),
             csum: rp.csum.unwrap_or(false),
         })
@@ -1165,6 +1205,12 @@ impl Validator<'_> {
         }
 
         let default_flows = raw.flows.is_none() && flows_file.is_none();
+        let mut tlv_map = dpif_netdev::tlv::TlvMap::default();
+        for (i, text) in raw.tlv_map.iter().flatten().enumerate() {
+            dpif_netdev::tlv::parse_mappings(text)
+                .and_then(|m| tlv_map.add(&m))
+                .map_err(|e| self.err(format!("bridge[{b}].tlv_map[{i}]"), e.to_string()))?;
+        }
         Ok(BridgeConfig {
             name,
             flows: raw.flows.unwrap_or_default(),
@@ -1186,6 +1232,7 @@ impl Validator<'_> {
             )?,
             internal: raw.internal.unwrap_or(true),
             default_flows,
+            tlv_map,
         })
     }
 
@@ -1360,6 +1407,7 @@ type = "ring"
                         mac_table_size: 2048,
                         internal: true,
                         default_flows: false,
+                        tlv_map: Default::default(),
                     },
                     BridgeConfig {
                         name: "br1".into(),
@@ -1375,6 +1423,7 @@ type = "ring"
                         mac_table_size: 2048,
                         internal: true,
                         default_flows: false,
+                        tlv_map: Default::default(),
                     },
                 ],
                 routes: vec![],
@@ -1716,6 +1765,67 @@ tx_pcap = "/abs/out.pcap"
             )),
             "route[0].prefix: \"10.0.0.0/33\": prefix length must be 0 to 32"
         );
+    }
+
+    #[test]
+    fn tos_ttl_inherit_and_tlv_maps() {
+        let c = ok(&format!(
+            "{PORT}type = \"geneve\"\nremote_ip = \"10.0.0.2\"\ntos = \"inherit\"\nttl = \"inherit\""
+        ));
+        let PortKind::Tunnel(t) = &c.bridges[0].ports[0].kind else {
+            panic!("{c:?}");
+        };
+        assert!(t.tos_inherit && t.ttl_inherit);
+        let c = ok(&format!(
+            "{PORT}type = \"geneve\"\nremote_ip = \"10.0.0.2\"\ntos = 184\nttl = 9"
+        ));
+        let PortKind::Tunnel(t) = &c.bridges[0].ports[0].kind else {
+            panic!("{c:?}");
+        };
+        assert_eq!(
+            (t.tos, t.tos_inherit, t.ttl, t.ttl_inherit),
+            (184, false, 9, false)
+        );
+        for (extra, want) in [
+            (
+                "tos = 185",
+                "bridge[0].port[0].tos: 185: the ECN bits (0x03) must be zero; they are always inherited",
+            ),
+            (
+                "tos = \"copy\"",
+                "bridge[0].port[0].tos: expected 0 to 255 or \"inherit\"",
+            ),
+            ("ttl = 0", "bridge[0].port[0].ttl: 0 out of range 1-255"),
+        ] {
+            assert_eq!(
+                err(&format!(
+                    "{PORT}type = \"geneve\"\nremote_ip = \"10.0.0.2\"\n{extra}"
+                )),
+                want
+            );
+        }
+
+        let map = "[[bridge]]\nname = \"b\"\ntlv_map = [\"{class=0xffff,type=0,len=4}->tun_metadata0\", \"{class=1,type=2,len=8}->tun_metadata3\"]";
+        let c = ok(map);
+        let m = &c.bridges[0].tlv_map;
+        assert_eq!(m.entries().len(), 2);
+        assert_eq!((m.get(3).unwrap().ofs, m.get(3).unwrap().map.len), (4, 8));
+        for (list, want) in [
+            (
+                "[\"{class=1,type=0,len=6}->tun_metadata0\"]",
+                "bridge[0].tlv_map[0]: \"{class=1,type=0,len=6}->tun_metadata0\": len=6 must be a multiple of 4 from 4 to 16",
+            ),
+            (
+                "[\"{class=1,type=0,len=4}->tun_metadata0\", \"{class=1,type=1,len=4}->tun_metadata0\"]",
+                "bridge[0].tlv_map[1]: tun_metadata0 is already mapped",
+            ),
+            ("[1]", "bridge[0].tlv_map[0]: expected a TLV mapping (string)"),
+        ] {
+            assert_eq!(
+                err(&format!("[[bridge]]\nname = \"b\"\ntlv_map = {list}")),
+                want
+            );
+        }
     }
 
     #[test]

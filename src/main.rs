@@ -15,6 +15,7 @@ mod port_commands;
 mod replay;
 mod run;
 mod rxq_commands;
+mod tlv_commands;
 mod tnl_commands;
 mod tunnels;
 

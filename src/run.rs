@@ -199,6 +199,7 @@ fn build(
             odp += 1;
         }
         let map = PortMap::new(map);
+        map.set_tlv(b.tlv_map.clone());
         let mut mods = initial_flows(bi, b, &map)?;
         if b.default_flows {
             // As OVS: a bridge nobody gave flows to is a learning switch.
@@ -374,6 +375,16 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
     let cfg = config::load(config_path)?;
     let (specs, bridges, dummies, tunnels) = build(&cfg)?;
     let bridges = Arc::new(Bridges::new(bridges, tunnels));
+    for b in &bridges.bridges {
+        let others = bridges.tlv_conflicts(b);
+        if !others.is_empty() {
+            eprintln!(
+                "rvs: warning: bridge {} shares a Geneve UDP port with {} but has a different tlv_map: options on that port are not mapped",
+                b.name,
+                others.join(", ")
+            );
+        }
+    }
     bridges.tunnels.refresh_local_addrs(&bridges.bridges);
     let dpcfg = DatapathConfig {
         cores: cfg.pmd.cores.clone(),

@@ -31,9 +31,9 @@
 //! (handlers, revalidator, control thread), never two at once.
 
 use crate::bridge::{Bridge, Bridges, XlateView};
-use dpif_netdev::actions::{DpAction, TnlPush, TunnelType};
+use dpif_netdev::actions::{DpAction, TnlPop, TnlPush, TunnelType};
 use dpif_netdev::key::ethertype;
-use dpif_netdev::odp::tnl::{Hdr, Tun, L3};
+use dpif_netdev::odp::tnl::{GeneveOpt, Hdr, Tun, L3};
 use ofproto::flow::Flow;
 use ofproto::ofaction::ofp;
 use ofproto::tunnel::{NeighTable, Remote, Route, RouteOrigin, RouteTable, TunKey, TunnelSpec};
@@ -303,6 +303,46 @@ impl TunnelState {
 
 pub use dpif_netdev::wire::{format_mac as fmt_mac, parse_mac};
 
+/// IP ECN codepoints (RFC 3168).
+const ECN_MASK: u8 = 0x03;
+const ECN_ECT0: u8 = 0x02;
+const ECN_CE: u8 = 0x03;
+/// The DSCP bits of a TOS byte.
+const DSCP_MASK: u8 = 0xfc;
+
+/// The outer TOS and TTL of an encapsulation, as OVS computes them: the
+/// port's `tos` (DSCP) or, with `tos=inherit`, the inner IP packet's DSCP;
+/// the inner ECN bits always (CE becomes ECT(0), so congestion marks are
+/// not cloned onto the outer header); the port's `ttl` or, with
+/// `ttl=inherit`, the inner TTL / hop limit. Non-IP inner packets get the
+/// fixed values (DSCP 0 with `tos=inherit`). Bits read go into `wc`.
+fn outer_tos_ttl(spec: &TunnelSpec, flow: &Flow, wc: &mut Flow) -> (u8, u8) {
+    let k = &flow.key;
+    wc.key.eth_type = 0xffff;
+    let ip = k.eth_type == ethertype::IPV4 || k.eth_type == ethertype::IPV6;
+    if !ip {
+        return (if spec.tos_inherit { 0 } else { spec.tos }, spec.ttl);
+    }
+    let mut tos = if spec.tos_inherit {
+        wc.key.nw_tos |= DSCP_MASK;
+        k.nw_tos & DSCP_MASK
+    } else {
+        spec.tos
+    };
+    wc.key.nw_tos |= ECN_MASK;
+    tos |= match k.nw_tos & ECN_MASK {
+        ECN_CE => ECN_ECT0,
+        ecn => ecn,
+    };
+    let ttl = if spec.ttl_inherit {
+        wc.key.nw_ttl = 0xff;
+        k.nw_ttl
+    } else {
+        spec.ttl
+    };
+    (tos, ttl)
+}
+
 impl XlateView<'_> {
     /// [`ofproto::xlate::XlatePorts::output`] for bridges with tunnels.
     pub(crate) fn tunnel_output(&self, ofport: u32, flow: &Flow, wc: &mut Flow) -> PortOutput {
@@ -340,7 +380,10 @@ impl XlateView<'_> {
         }
         wc.key.tp_dst = 0xffff;
         match t.vport_for_udp(k.tp_dst) {
-            Some(odp) => PortOutput::Actions(vec![DpAction::TnlPop(odp)]),
+            Some(odp) => PortOutput::Actions(vec![DpAction::TnlPop(TnlPop {
+                port: odp,
+                tlv: self.bridges.vport_tlv(odp),
+            })]),
             None => PortOutput::Plain,
         }
     }
@@ -412,6 +455,11 @@ impl XlateView<'_> {
         if self.depth >= MAX_TUNNEL_DEPTH {
             return PortOutput::Drop("tunnels nested too deep: dropped".into());
         }
+        let (tos, ttl) = outer_tos_ttl(spec, flow, wc);
+        let (opts, crit) = match spec.kind {
+            TunnelType::Geneve => self.geneve_options(flow, wc),
+            TunnelType::Vxlan => (Vec::new(), false),
+        };
         let hdr = Hdr {
             eth_dst: mac,
             eth_src: local.mac,
@@ -420,8 +468,8 @@ impl XlateView<'_> {
                     src: u32::from(s),
                     dst: u32::from(d),
                     proto: UDP,
-                    tos: spec.tos,
-                    ttl: spec.ttl,
+                    tos,
+                    ttl,
                     frag: if spec.df { 0x4000 } else { 0 },
                 },
                 (s, d) => L3::V6 {
@@ -429,8 +477,8 @@ impl XlateView<'_> {
                     dst: v6_octets(d),
                     label: 0,
                     proto: UDP,
-                    tclass: spec.tos,
-                    hlimit: spec.ttl,
+                    tclass: tos,
+                    hlimit: ttl,
                 },
             },
             udp_src: 0,
@@ -443,9 +491,9 @@ impl XlateView<'_> {
                 },
                 TunnelType::Geneve => Tun::Geneve {
                     oam: false,
-                    crit: false,
+                    crit,
                     vni,
-                    opts: Vec::new(),
+                    opts,
                 },
             },
         };
@@ -471,8 +519,8 @@ impl XlateView<'_> {
             }
         }
         ukey.nw_proto = UDP;
-        ukey.nw_tos = spec.tos;
-        ukey.nw_ttl = spec.ttl;
+        ukey.nw_tos = tos;
+        ukey.nw_ttl = ttl;
         ukey.tp_dst = spec.dst_port;
         let tables = ub.tables.read().unwrap_or_else(|e| e.into_inner());
         let mut view = self.bridges.view(ub, false);
@@ -505,6 +553,41 @@ impl XlateView<'_> {
             ));
         }
         PortOutput::Actions(out)
+    }
+
+    /// The Geneve options of an encapsulation: every `tun_metadataN` the
+    /// bridge's TLV map maps and the flow has present (set by actions, or
+    /// received with a decapsulated packet), in field order, and whether
+    /// any is critical (the header's C bit, as OVS sets it). The presence
+    /// of every mapped field and the data of the present ones go into
+    /// `wc`: the header depends on them (data a set_field overwrote is
+    /// un-wildcarded too, which is narrower than needed but never wrong).
+    fn geneve_options(&self, flow: &Flow, wc: &mut Flow) -> (Vec<GeneveOpt>, bool) {
+        let map = self.bridge.ports.tlv();
+        let mut opts = Vec::new();
+        let mut crit = false;
+        for e in map.entries() {
+            let bit = 1u8 << (e.map.idx & 7);
+            wc.key.tun_md_present |= bit;
+            if flow.key.tun_md_present & bit == 0 {
+                continue;
+            }
+            let r = usize::from(e.ofs)..usize::from(e.ofs) + usize::from(e.map.len);
+            let (Some(data), Some(m)) = (
+                flow.key.tun_metadata.get(r.clone()),
+                wc.key.tun_metadata.get_mut(r),
+            ) else {
+                continue;
+            };
+            m.fill(0xff);
+            crit |= e.map.typ & dpif_netdev::tlv::GENEVE_CRIT_TYPE != 0;
+            opts.push(GeneveOpt {
+                class: e.map.class,
+                typ: e.map.typ,
+                data: data.to_vec(),
+            });
+        }
+        (opts, crit)
     }
 
     /// Asks for `ip`'s MAC out of `ub`'s internal port: an ARP request,
@@ -680,7 +763,9 @@ mod tests {
             key: TunKey::Fixed(5000),
             dst_port: 4789,
             tos: 0,
+            tos_inherit: false,
             ttl: 64,
+            ttl_inherit: false,
             df: true,
             csum: false,
         };
@@ -841,7 +926,10 @@ mod tests {
         outer.tp_src = 50000;
         outer.tp_dst = 4789;
         let t = b.translate(&outer).unwrap();
-        assert_eq!(t.actions, vec![DpAction::TnlPop(2)]);
+        assert_eq!(
+            t.actions,
+            vec![DpAction::TnlPop(dpif_netdev::actions::TnlPop::plain(2))]
+        );
         assert_eq!((t.mask.0.nw_dst, t.mask.0.tp_dst), (u32::MAX, 0xffff));
         // Another UDP port, or another address: handed to LOCAL as is.
         let mut other = outer;
@@ -893,7 +981,9 @@ mod tests {
             key: TunKey::Flow,
             dst_port,
             tos: 0,
+            tos_inherit: false,
             ttl: 64,
+            ttl_inherit: false,
             df: true,
             csum: false,
         };
@@ -923,6 +1013,226 @@ mod tests {
             tables("in_port=1,actions=output:2"),
         );
         assert!(b.translate(&inner(1)).unwrap().actions.is_empty());
+    }
+
+    /// A Geneve switch whose br-int maps {0xffff,0,4} -> tun_metadata0
+    /// and {0x0102,0x80,8} -> tun_metadata1 and runs `flows` (parsed
+    /// against that map).
+    fn geneve_switch(tos_inherit: bool, ttl_inherit: bool, flows: &str) -> Bridges {
+        let spec = TunnelSpec {
+            kind: TunnelType::Geneve,
+            remote: Remote::Ip(Ipv4Addr::new(172, 31, 0, 2).into()),
+            local_ip: None,
+            key: TunKey::Fixed(5001),
+            dst_port: 6081,
+            tos: 0x20,
+            tos_inherit,
+            ttl: 64,
+            ttl_inherit,
+            df: true,
+            csum: false,
+        };
+        let (b, _) = switch_with(spec, normal_tables());
+        let int = b.get("br-int").unwrap();
+        let mut map = dpif_netdev::tlv::TlvMap::default();
+        map.add(
+            &dpif_netdev::tlv::parse_mappings(
+                "{class=0xffff,type=0,len=4}->tun_metadata0,{class=0x0102,type=0x80,len=8}->tun_metadata1",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        int.ports.set_tlv(map);
+        let m = ofproto::ofctl::parse_flow_mods(flows, FlowModCommand::Add, &int.ports).unwrap();
+        let mut t = Tables::new();
+        t.apply(&m, 0).unwrap();
+        *int.tables.write().unwrap() = t;
+        b.tunnels.neigh.lock().unwrap().set(
+            Ipv4Addr::new(172, 31, 0, 2).into(),
+            VTEP_MAC,
+            "br-phy",
+        );
+        b.get("br-phy").unwrap().macs().learn(0, VTEP_MAC, 1, 0);
+        b
+    }
+
+    fn inner_ip(tos: u8, ttl: u8) -> dpif_netdev::key::FlowKey {
+        let mut k = inner(1);
+        k.eth_type = 0x0800;
+        k.nw_proto = 17;
+        k.nw_src = 0x0a00_0001;
+        k.nw_dst = 0x0a00_0002;
+        k.nw_tos = tos;
+        k.nw_ttl = ttl;
+        k
+    }
+
+    /// The Geneve template, assembled by hand from RFC 8926 and the
+    /// template conventions: outer IPv4 with `tos`/`ttl`, then the
+    /// Geneve header with these raw option bytes.
+    fn geneve_header(tos: u8, ttl: u8, crit: bool, opts: &[u8]) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&VTEP_MAC);
+        h.extend_from_slice(&LOCAL_MAC);
+        h.extend_from_slice(&[0x08, 0x00]);
+        let mut ip = vec![
+            0x45, tos, 0, 0, 0, 0, 0x40, 0, ttl, 17, 0, 0, 172, 31, 0, 1, 172, 31, 0, 2,
+        ];
+        let c = reference_checksum(&[&ip]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        h.extend_from_slice(&ip);
+        h.extend_from_slice(&[0, 0, 0x17, 0xc1, 0, 0, 0, 0]);
+        h.push((opts.len() / 4) as u8);
+        h.push(if crit { 0x40 } else { 0 });
+        h.extend_from_slice(&[0x65, 0x58, 0x00, 0x13, 0x89, 0x00]);
+        h.extend_from_slice(opts);
+        h
+    }
+
+    #[test]
+    fn geneve_encap_writes_tun_metadata_options() {
+        let b = geneve_switch(
+            false,
+            false,
+            "in_port=1,actions=set_field:0x1234->tun_metadata0,output:2",
+        );
+        let t = b.translate(&inner_ip(0, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        let opt = [0xff, 0xff, 0x00, 0x01, 0x00, 0x00, 0x12, 0x34];
+        assert_eq!(&p.header[..], &geneve_header(0x20, 64, false, &opt)[..]);
+        // The header reads which mapped fields are present (all of them)
+        // and, for the present one, its data.
+        assert_eq!(t.mask.0.tun_md_present, 0b11);
+        assert_eq!(t.mask.0.tun_metadata[..4], [0xff; 4]);
+        assert_eq!(t.mask.0.tun_metadata[4..], [0; 28]);
+
+        // Both options, the second critical (C bit set); field order.
+        let b = geneve_switch(
+            false,
+            false,
+            "in_port=1,actions=load:0xa->NXM_NX_TUN_METADATA1[0..7],set_field:0x1/0x1->tun_metadata0,output:2",
+        );
+        let t = b.translate(&inner_ip(0, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        let mut opts = vec![0xff, 0xff, 0x00, 0x01, 0, 0, 0, 1];
+        opts.extend_from_slice(&[0x01, 0x02, 0x80, 0x02, 0, 0, 0, 0, 0, 0, 0, 0x0a]);
+        assert_eq!(&p.header[..], &geneve_header(0x20, 64, true, &opts)[..]);
+
+        // Without a set_field: no options (opt_len 0), presence still read.
+        let b = geneve_switch(false, false, "in_port=1,actions=output:2");
+        let t = b.translate(&inner_ip(0, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(&p.header[..], &geneve_header(0x20, 64, false, &[])[..]);
+        assert_eq!(t.mask.0.tun_md_present, 0b11);
+        assert_eq!(t.mask.0.tun_metadata, [0; 32]);
+    }
+
+    #[test]
+    fn geneve_decap_carries_the_tlv_map_and_matches_tun_metadata() {
+        let b = geneve_switch(
+            false,
+            false,
+            "tun_metadata0=0x1234,actions=output:1\ntun_metadata0=0x1235,actions=drop",
+        );
+        let mut outer = dpif_netdev::key::FlowKey::ZERO;
+        outer.in_port = 3;
+        outer.eth_src = VTEP_MAC;
+        outer.eth_dst = LOCAL_MAC;
+        outer.eth_type = 0x0800;
+        outer.nw_src = u32::from(Ipv4Addr::new(172, 31, 0, 2));
+        outer.nw_dst = u32::from(Ipv4Addr::new(172, 31, 0, 1));
+        outer.nw_proto = 17;
+        outer.tp_dst = 6081;
+        let t = b.translate(&outer).unwrap();
+        let [DpAction::TnlPop(pop)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(pop.port, 2);
+        assert_eq!(
+            pop.tlv.as_deref(),
+            Some(&*b.get("br-int").unwrap().ports.tlv())
+        );
+        // Back on the vport with tun_metadata0 = 0x1234: forwarded; a
+        // megaflow that keeps only tun_metadata0's bytes and presence.
+        let mut back = inner(2);
+        back.tun_id = 5001;
+        back.tun_ipv4_src = u32::from(Ipv4Addr::new(172, 31, 0, 2));
+        back.tun_ipv4_dst = u32::from(Ipv4Addr::new(172, 31, 0, 1));
+        back.tun_md_present = 1;
+        back.tun_metadata[..4].copy_from_slice(&[0, 0, 0x12, 0x34]);
+        let t = b.translate(&back).unwrap();
+        assert_eq!(t.actions, vec![DpAction::Output(1)]);
+        assert_eq!(t.mask.0.tun_metadata[..4], [0xff; 4]);
+        assert_eq!(t.mask.0.tun_metadata[4..], [0; 28]);
+        assert_eq!(t.mask.0.tun_md_present & 1, 1);
+        back.tun_metadata[3] = 0x35;
+        assert!(b.translate(&back).unwrap().actions.is_empty());
+        // Absent option: neither rule.
+        back.tun_md_present = 0;
+        back.tun_metadata = [0; 32];
+        assert!(b.translate(&back).unwrap().actions.is_empty());
+    }
+
+    #[test]
+    fn bridges_sharing_a_geneve_vport_need_one_map() {
+        let b = geneve_switch(false, false, "actions=drop");
+        // A second overlay bridge with a Geneve port on the same vport.
+        let spec = b.get("br-int").unwrap().tunnel_spec(2).unwrap();
+        let other = Bridge::new(
+            "br-two".into(),
+            PortMap::new(vec![port("g2", 1, 2, Some(spec))]),
+            normal_tables(),
+            MacTable::default(),
+            None,
+        );
+        let mut all: Vec<Bridge> = Vec::new();
+        let Bridges { bridges, .. } = b;
+        for x in bridges {
+            all.push(x);
+        }
+        all.push(other);
+        let b = Bridges::new(all, TunnelState::new(vec![], vec![]));
+        let int = b.get("br-int").unwrap();
+        let two = b.get("br-two").unwrap();
+        assert_eq!(b.tlv_conflicts(int), vec!["br-two".to_string()]);
+        assert_eq!(b.vport_tlv(2), None);
+        two.ports.set_tlv((*int.ports.tlv()).clone());
+        assert!(b.tlv_conflicts(int).is_empty());
+        assert_eq!(b.vport_tlv(2), Some(int.ports.tlv()));
+    }
+
+    #[test]
+    fn tos_and_ttl_inherit_as_ovs_does() {
+        let flows = "in_port=1,actions=output:2";
+        // Fixed tos 0x20: DSCP from the port, ECN from the inner packet.
+        let b = geneve_switch(false, false, flows);
+        let t = b.translate(&inner_ip(0xb9, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(&p.header[..], &geneve_header(0x21, 64, false, &[])[..]);
+        assert_eq!((t.mask.0.nw_tos, t.mask.0.nw_ttl), (0x03, 0));
+        // Inherit both: DSCP and TTL from the inner header; CE becomes
+        // ECT(0).
+        let b = geneve_switch(true, true, flows);
+        let t = b.translate(&inner_ip(0xbb, 9)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(&p.header[..], &geneve_header(0xba, 9, false, &[])[..]);
+        assert_eq!((t.mask.0.nw_tos, t.mask.0.nw_ttl), (0xff, 0xff));
+        // A non-IP inner packet: DSCP 0 and the fixed TTL.
+        let t = b.translate(&inner(1)).unwrap();
+        let [DpAction::TnlPush(p)] = &t.actions[..] else {
+            panic!("{:?}", t.actions);
+        };
+        assert_eq!(&p.header[..], &geneve_header(0, 64, false, &[])[..]);
     }
 
     #[test]

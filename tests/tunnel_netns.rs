@@ -347,7 +347,7 @@ fn geneve_between_two_rvs_switches() {
         let body = format!(
             "[[bridge]]\nname = \"br-int\"\ninternal = false\n\n\
              [[bridge.port]]\nname = \"host\"\ntype = \"afpacket\"\niface = \"{host_if}\"\n\n\
-             [[bridge.port]]\nname = \"gnv\"\ntype = \"geneve\"\nremote_ip = \"{remote}\"\nkey = 77\n\n\
+             [[bridge.port]]\nname = \"gnv\"\ntype = \"geneve\"\nremote_ip = \"{remote}\"\nkey = 77\ntos = \"inherit\"\n\n\
              [[bridge]]\nname = \"br-phy\"\n\n\
              [[bridge.port]]\nname = \"up\"\ntype = \"afpacket\"\niface = \"{ul}\"\n"
         );
@@ -408,4 +408,84 @@ fn geneve_between_two_rvs_switches() {
             "tshark saw no Geneve VNI 77 from B: {lines:#?}"
         );
     }
+
+    // Geneve options: both map {0xffff,0,4} -> tun_metadata0; A's
+    // packets carry tun_metadata0 = 0xabcd, and B forwards only those
+    // from the tunnel (anything else from gnv is dropped).
+    for r in [&ra, &rb] {
+        r.ctl(&[
+            "add-tlv-map",
+            "br-int",
+            "{class=0xffff,type=0,len=4}->tun_metadata0",
+        ]);
+    }
+    ra.ctl(&[
+        "add-flow",
+        "br-int",
+        "priority=10,in_port=host,actions=set_field:0xabcd->tun_metadata0,normal",
+    ]);
+    rb.ctl(&[
+        "add-flow",
+        "br-int",
+        "priority=20,in_port=gnv,tun_metadata0=0xabcd,actions=normal",
+    ]);
+    rb.ctl(&["add-flow", "br-int", "priority=15,in_port=gnv,actions=drop"]);
+    assert!(
+        lab.ping_until(&ha, "10.250.21.2", Duration::from_secs(5)),
+        "tun_metadata0=0xabcd did not get through:\n{}",
+        rb.ctl(&["dpctl/dump-flows"])
+    );
+    let flows = rb.ctl(&["dpctl/dump-flows"]);
+    assert!(
+        flows.contains("md_present=0x1/0x1,md=0x0000abcd"),
+        "{flows}"
+    );
+    if have("tshark") && have("tcpdump") {
+        // The option on the wire, and the outer DSCP inherited from a
+        // ping with TOS 0xb8 (tos=inherit).
+        let lines = wire_fields(
+            &mut lab,
+            &sba,
+            &swa,
+            "ul0",
+            "udp port 6081 and src host 172.31.21.1",
+            &[
+                "geneve.vni",
+                "geneve.option.class",
+                "geneve.option.unknown.data",
+                "ip.dsfield",
+            ],
+            |lab| {
+                let _ = lab.try_exec(
+                    &ha.ns,
+                    &[
+                        "ping",
+                        "-c",
+                        "2",
+                        "-i",
+                        "0.2",
+                        "-W",
+                        "1",
+                        "-Q",
+                        "0xb8",
+                        "10.250.21.2",
+                    ],
+                );
+            },
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l[..] == ["77", "65535", "0000abcd", "184", "184"]),
+            "tshark saw no Geneve option 0xffff = 0000abcd with DSCP 0xb8: {lines:#?}"
+        );
+    }
+    // Another value: B drops it.
+    ra.ctl(&[
+        "mod-flows",
+        "br-int",
+        "in_port=host,actions=set_field:0x1111->tun_metadata0,normal",
+    ]);
+    assert!(!lab.ping(&ha, "10.250.21.2", 2));
+    assert!(rb.rule_packets("br-int", "priority=15") > 0);
 }

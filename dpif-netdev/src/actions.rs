@@ -146,6 +146,31 @@ pub struct TnlPush {
     pub udp_csum: bool,
 }
 
+/// The data of a `tnl_pop` action.
+///
+/// The TLV map travels with the action (rather than the datapath looking
+/// up a per-port map) because where each Geneve option's data goes in the
+/// flow key is part of what the megaflow means: the slow path resolves
+/// the map of the bridge whose tunnel ports the vport serves when it
+/// translates, and a map change bumps the translation version, so the
+/// revalidator replaces every `tnl_pop` that carried the old map. The PMD
+/// reads the map through the action's `Arc`, with no lock and no lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TnlPop {
+    /// The tunnel vport the inner packet comes back on.
+    pub port: u32,
+    /// Where Geneve options go (None: no option is mapped; unknown
+    /// critical options still drop the packet).
+    pub tlv: Option<Arc<crate::tlv::TlvMap>>,
+}
+
+impl TnlPop {
+    /// A `tnl_pop` without a TLV map.
+    pub fn plain(port: u32) -> TnlPop {
+        TnlPop { port, tlv: None }
+    }
+}
+
 /// One datapath action.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DpAction {
@@ -171,9 +196,9 @@ pub enum DpAction {
     },
     /// Encapsulate and output to the underlay.
     TnlPush(Arc<TnlPush>),
-    /// Decapsulate, fill tunnel metadata and recirculate with
-    /// `in_port` = this tunnel port.
-    TnlPop(u32),
+    /// Decapsulate, fill tunnel metadata (Geneve options through the TLV
+    /// map) and recirculate with `in_port` = the tunnel vport.
+    TnlPop(TnlPop),
     /// Send to the slow path / controller (`userspace(...)`), with an
     /// opaque cookie.
     Userspace {

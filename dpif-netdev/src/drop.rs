@@ -30,11 +30,14 @@ pub enum DropReason {
     NoController,
     /// The transmit queue of the output port was full.
     TxQueueFull,
+    /// A Geneve packet carried an unknown critical option, or a mapped
+    /// option whose length differs from its TLV mapping (OVS drops both).
+    TunnelPopOption,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::FlowAction,
         DropReason::RuntFrame,
         DropReason::MalformedForAction,
@@ -46,6 +49,7 @@ impl DropReason {
         DropReason::UpcallError,
         DropReason::NoController,
         DropReason::TxQueueFull,
+        DropReason::TunnelPopOption,
     ];
 
     /// Short counter name, as in OVS's `datapath_drop_*` coverage counters.
@@ -62,6 +66,7 @@ impl DropReason {
             DropReason::UpcallError => "datapath_drop_upcall_error",
             DropReason::NoController => "datapath_drop_no_controller",
             DropReason::TxQueueFull => "datapath_drop_tx_queue_full",
+            DropReason::TunnelPopOption => "datapath_drop_tunnel_pop_option",
         }
     }
 
@@ -79,6 +84,9 @@ impl DropReason {
             DropReason::UpcallError => "slow path could not translate the packet",
             DropReason::NoController => "sent to controller, none connected",
             DropReason::TxQueueFull => "transmit queue full",
+            DropReason::TunnelPopOption => {
+                "Geneve option unknown and critical, or of the wrong length"
+            }
         }
     }
 }

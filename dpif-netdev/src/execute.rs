@@ -44,7 +44,7 @@
 //! Pure functions over packets the caller owns (`&mut` / by value); a
 //! [`TxBatches`] belongs to one PMD.
 
-use crate::actions::{DpAction, Masked, SetAction, TnlPush};
+use crate::actions::{DpAction, Masked, SetAction, TnlPop, TnlPush};
 use crate::drop::DropReason;
 use crate::hash::{fmix64, hash_add};
 use crate::key::{ethertype, ipproto};
@@ -224,7 +224,7 @@ fn consume<S: ActionSink + ?Sized>(a: &DpAction, mut pkt: Packet, sink: &mut S) 
             sink.recirculate(pkt)
         }
         DpAction::TnlPush(t) => tnl_push(pkt, t, sink),
-        DpAction::TnlPop(port) => tnl_pop(pkt, *port, sink),
+        DpAction::TnlPop(t) => tnl_pop(pkt, t, sink),
         DpAction::Userspace { cookie } => sink.userspace(pkt, *cookie),
         DpAction::Set(_)
         | DpAction::PushVlan { .. }
@@ -829,22 +829,27 @@ pub fn tnl_push<S: ActionSink + ?Sized>(mut pkt: Packet, t: &TnlPush, sink: &mut
 }
 
 /// What [`parse_tunnel`] found in an encapsulated frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decap {
     /// Offset of the inner Ethernet frame.
     pub inner_ofs: usize,
     /// Length of the inner frame (up to the end of the outer UDP payload).
     pub inner_len: usize,
-    /// The outer headers as tunnel metadata.
+    /// The outer headers as tunnel metadata (Geneve options not yet
+    /// applied: see [`geneve_options`]).
     pub tunnel: TunnelMeta,
+    /// Byte range of the Geneve options in the frame (empty for VXLAN
+    /// and for Geneve without options).
+    pub opts: std::ops::Range<usize>,
 }
 
 /// Parses the outer headers of a VXLAN or Geneve packet: Ethernet (at most
 /// one VLAN tag), IPv4 (header checksum valid, not a fragment) or IPv6
 /// (UDP as the first next header), UDP (checksum valid when non-zero), then
 /// by UDP destination port [`VXLAN_PORT`] → VXLAN (I flag set) or
-/// [`GENEVE_PORT`] → Geneve (version 0, protocol 0x6558; options are
-/// skipped, not kept); on any other port, Geneve when the header carries
+/// [`GENEVE_PORT`] → Geneve (version 0, protocol 0x6558; the options'
+/// range is returned in [`Decap::opts`], for [`geneve_options`]); on any
+/// other port, Geneve when the header carries
 /// protocol 0x6558, else VXLAN. Returns `None` for anything else or anything
 /// truncated. Tunnel flags: KEY always, DONT_FRAGMENT for IPv4 DF, CSUM for
 /// a non-zero UDP checksum, OAM for the Geneve O bit.
@@ -932,6 +937,7 @@ pub fn parse_tunnel(d: &[u8]) -> Option<Decap> {
         }
         _ => VXLAN_PORT,
     };
+    let mut opts = 0..0;
     let inner_ofs = match kind {
         VXLAN_PORT => {
             if th + off::VXLAN_HLEN > udp_end || d[th] & off::VXLAN_FLAG_I == 0 {
@@ -951,7 +957,9 @@ pub fn parse_tunnel(d: &[u8]) -> Option<Decap> {
                 t.flags |= tun_flags::OAM;
             }
             t.tun_id = (be32(d, th + 4) >> 8) as u64;
-            th + off::GENEVE_HLEN + (d[th] & 0x3f) as usize * 4
+            let o = th + off::GENEVE_HLEN;
+            opts = o..o + (d[th] & 0x3f) as usize * 4;
+            opts.end
         }
         _ => return None,
     };
@@ -963,19 +971,74 @@ pub fn parse_tunnel(d: &[u8]) -> Option<Decap> {
         inner_ofs,
         inner_len: udp_end - inner_ofs,
         tunnel: t,
+        opts,
     })
+}
+
+/// Walks the Geneve options `opts` (the bytes between the Geneve base
+/// header and the inner frame) and fills `t.metadata` / `t.md_present`
+/// for each option `map` maps, as OVS does: an option of a mapped class
+/// and type must have the mapped length; an unmapped option is skipped
+/// unless its type has the critical bit ([`crate::tlv::GENEVE_CRIT_TYPE`]),
+/// which drops the packet ([`DropReason::TunnelPopOption`]). An option
+/// whose header or data runs past the option area drops it too
+/// ([`DropReason::TunnelPopMalformed`]). Never reads outside `opts`.
+pub fn geneve_options(
+    opts: &[u8],
+    map: Option<&crate::tlv::TlvMap>,
+    t: &mut TunnelMeta,
+) -> Result<(), DropReason> {
+    let mut o = 0;
+    while o < opts.len() {
+        let Some(h) = opts.get(o..o + 4) else {
+            return Err(DropReason::TunnelPopMalformed);
+        };
+        let (class, typ) = (u16::from_be_bytes([h[0], h[1]]), h[2]);
+        let len = usize::from(h[3] & 0x1f) * 4;
+        let Some(data) = opts.get(o + 4..o + 4 + len) else {
+            return Err(DropReason::TunnelPopMalformed);
+        };
+        match map.and_then(|m| m.find(class, typ)) {
+            Some(e) if usize::from(e.map.len) == len => {
+                let ofs = usize::from(e.ofs);
+                // TlvMap invariant: ofs + len <= TUN_METADATA_BYTES; `get_mut`
+                // keeps a broken map from panicking all the same.
+                if let Some(dst) = t.metadata.get_mut(ofs..ofs + len) {
+                    dst.copy_from_slice(data);
+                    t.md_present |= 1 << (e.map.idx & 7);
+                }
+            }
+            Some(_) => return Err(DropReason::TunnelPopOption),
+            None if typ & crate::tlv::GENEVE_CRIT_TYPE != 0 => {
+                return Err(DropReason::TunnelPopOption)
+            }
+            None => {}
+        }
+        o += 4 + len;
+    }
+    Ok(())
 }
 
 /// Decapsulates `pkt` (see [`parse_tunnel`]) and recirculates the inner
 /// frame with `md.tunnel` filled, `md.in_port = port`, `md.recirc_id`
 /// unchanged, `l3_ofs` / `l4_ofs` cleared for re-extraction and the RSS
 /// hash invalidated (it was the outer flow's). A packet that does not
-/// parse is dropped with [`DropReason::TunnelPopMalformed`].
-pub fn tnl_pop<S: ActionSink + ?Sized>(mut pkt: Packet, port: u32, sink: &mut S) {
-    let Some(dc) = parse_tunnel(pkt.data()) else {
+/// parse is dropped with [`DropReason::TunnelPopMalformed`]. Geneve
+/// options are applied with `t.tlv` by [`geneve_options`] (whose errors
+/// drop the packet).
+pub fn tnl_pop<S: ActionSink + ?Sized>(mut pkt: Packet, t: &TnlPop, sink: &mut S) {
+    let port = t.port;
+    let Some(mut dc) = parse_tunnel(pkt.data()) else {
         sink.dropped(pkt, DropReason::TunnelPopMalformed);
         return;
     };
+    if !dc.opts.is_empty() {
+        let opts = pkt.data().get(dc.opts.clone()).unwrap_or(&[]);
+        if let Err(r) = geneve_options(opts, t.tlv.as_deref(), &mut dc.tunnel) {
+            sink.dropped(pkt, r);
+            return;
+        }
+    }
     if pkt.set_len(dc.inner_ofs + dc.inner_len).is_err() || pkt.pull_head(dc.inner_ofs).is_err() {
         sink.dropped(pkt, DropReason::TunnelPopMalformed);
         return;

@@ -112,6 +112,10 @@ pub fn extract_frame(frame: &[u8], md: &PacketMeta, key: &mut FlowKey) -> (u16, 
         key.tun_flags = t.flags;
         key.tun_tos = t.tos;
         key.tun_ttl = t.ttl;
+        if t.md_present != 0 {
+            key.tun_md_present = t.md_present;
+            key.tun_metadata = t.metadata;
+        }
     }
 
     let Some(eth) = arr::<14>(frame, 0) else {
@@ -846,7 +850,7 @@ mod tests {
             let (k, l3, l4) = ex(&bytes);
             prop_assert!(l3 == NO_OFS || usize::from(l3) < bytes.len());
             prop_assert!(l4 == NO_OFS || usize::from(l4) < bytes.len());
-            prop_assert_eq!(k._pad0, [0; 3]);
+            prop_assert_eq!(k._pad0, [0; 2]);
             prop_assert_eq!(k._pad1, 0);
             prop_assert_eq!(k._pad2, [0; 6]);
         }

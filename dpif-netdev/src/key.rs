@@ -10,7 +10,7 @@
 //!   is a word-wise AND;
 //! - hashing a masked key walks only the words a mask keeps (see
 //!   [`crate::hash`]), which is what makes narrow megaflows cheap;
-//! - equality is a 184-byte memcmp.
+//! - equality is a 216-byte compare.
 //!
 //! Integer fields are stored in host byte order (`nw_src` of 10.0.0.1 is
 //! `0x0a000001`); byte-array fields (MACs, IPv6 addresses) in wire order.
@@ -32,7 +32,7 @@ use bytemuck::{Pod, Zeroable};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Number of 64-bit words in a [`FlowKey`].
-pub const KEY_WORDS: usize = 23;
+pub const KEY_WORDS: usize = 27;
 
 /// Marks a present VLAN tag in `FlowKey::vlan_tci`, as OVS does.
 pub const VLAN_CFI: u16 = 0x1000;
@@ -146,8 +146,13 @@ pub struct FlowKey {
     pub dp_hash: u32,
     /// Where extraction stopped ([`parse_err`] bits).
     pub parse_err: u8,
+    /// Bit `i` set: `tun_metadata{i}` is present, i.e. the decapsulated
+    /// packet carried the Geneve option mapped to it (its data is in
+    /// [`FlowKey::tun_metadata`]). Tunnel metadata kept in what was
+    /// padding, so the presence test costs no extra word.
+    pub tun_md_present: u8,
     /// Explicit padding; always zero.
-    pub _pad0: [u8; 3],
+    pub _pad0: [u8; 2],
     // --- L2 (words 9..12) ---
     /// Ethernet destination.
     pub eth_dst: [u8; 6],
@@ -195,6 +200,13 @@ pub struct FlowKey {
     pub tcp_flags: u16,
     /// Explicit padding; always zero.
     pub _pad2: [u8; 6],
+    // --- Geneve option data (words 23..27) ---
+    /// Data of the Geneve options mapped to `tun_metadata0..7`, each at
+    /// the offset its bridge's TLV map gave it ([`crate::tlv`]); zero
+    /// where no present option lives. Last in the key so that the hot
+    /// header words keep their places, and only copied by the extractor
+    /// for tunnelled packets.
+    pub tun_metadata: [u8; crate::tlv::TUN_METADATA_BYTES],
 }
 
 const _: () = assert!(std::mem::size_of::<FlowKey>() == KEY_WORDS * 8);
@@ -217,7 +229,8 @@ impl FlowKey {
         in_port: 0,
         dp_hash: 0,
         parse_err: 0,
-        _pad0: [0; 3],
+        tun_md_present: 0,
+        _pad0: [0; 2],
         eth_dst: [0; 6],
         eth_src: [0; 6],
         eth_type: 0,
@@ -240,6 +253,7 @@ impl FlowKey {
         nd_target: [0; 16],
         tcp_flags: 0,
         _pad2: [0; 6],
+        tun_metadata: [0; crate::tlv::TUN_METADATA_BYTES],
     };
 
     /// The key as words, for hashing and masking.
@@ -358,7 +372,7 @@ impl FlowMask {
     pub fn exact() -> FlowMask {
         let mut k = FlowKey::ZERO;
         k.words_mut().iter_mut().for_each(|w| *w = u64::MAX);
-        k._pad0 = [0; 3];
+        k._pad0 = [0; 2];
         k._pad1 = 0;
         k._pad2 = [0; 6];
         FlowMask(k)
@@ -403,13 +417,15 @@ mod tests {
 
     #[test]
     fn layout_is_word_aligned_without_padding() {
-        assert_eq!(std::mem::size_of::<FlowKey>(), 184);
+        assert_eq!(std::mem::size_of::<FlowKey>(), 216);
         let k = FlowKey::ZERO;
         let base = &k as *const _ as usize;
         assert_eq!(&k.recirc_id as *const _ as usize - base, 56);
         assert_eq!(&k.eth_dst as *const _ as usize - base, 72);
         assert_eq!(&k.nw_src as *const _ as usize - base, 96);
         assert_eq!(&k.arp_sha as *const _ as usize - base, 144);
+        assert_eq!(&k.tun_md_present as *const _ as usize - base, 69);
+        assert_eq!(&k.tun_metadata as *const _ as usize - base, 184);
     }
 
     #[test]
@@ -433,7 +449,9 @@ mod tests {
     #[test]
     fn exact_mask_keeps_padding_zero() {
         let m = FlowMask::exact();
-        assert_eq!(m.0._pad0, [0; 3]);
+        assert_eq!(m.0._pad0, [0; 2]);
+        assert_eq!(m.0.tun_md_present, 0xff);
+        assert_eq!(m.0.tun_metadata, [0xff; 32]);
         assert_eq!(m.0.in_port, u32::MAX);
         assert!(m.covers(&FlowMask::WILDCARD_ALL));
         assert!(!FlowMask::WILDCARD_ALL.covers(&m));

@@ -26,6 +26,7 @@ pub mod megaflow;
 pub mod odp;
 pub mod packet;
 pub mod pipeline;
+pub mod tlv;
 pub mod wire;
 
 pub use actions::{DpAction, DpActions, Masked, SetAction};

@@ -71,6 +71,12 @@ pub struct TunnelMeta {
     pub tp_dst: u16,
     /// [`tun_flags`] bits.
     pub flags: u16,
+    /// Which `tun_metadataN` the Geneve options filled (bit N), as
+    /// [`crate::key::FlowKey::tun_md_present`].
+    pub md_present: u8,
+    /// The mapped Geneve options' data, laid out by the TLV map that
+    /// `tnl_pop` was given, as [`crate::key::FlowKey::tun_metadata`].
+    pub metadata: [u8; crate::tlv::TUN_METADATA_BYTES],
 }
 
 impl TunnelMeta {

@@ -37,10 +37,11 @@ use std::sync::Arc;
 
 /// Word ranges of the four lookup stages in a [`Flow`] (see `key.rs` for
 /// the layout): metadata (tunnel, recirc, in_port, OpenFlow metadata and
-/// registers), L2, L3, L4.
+/// registers), L2, L3, L4. Words 23..27 are the key's Geneve option
+/// area (tunnel metadata), 27.. the OpenFlow metadata and registers.
 fn stage_of_word(w: usize) -> usize {
     match w {
-        0..=8 | 23..=31 => 0,
+        0..=8 | 23.. => 0,
         9..=11 => 1,
         12..=17 => 2,
         _ => 3,

@@ -35,6 +35,24 @@ pub enum Field {
     TunIpv6Dst,
     /// Tunnel flags (`tun_flags`).
     TunFlags,
+    /// Outer IP TOS of a decapsulated packet (`tun_tos`).
+    TunTos,
+    /// Outer IP TTL of a decapsulated packet (`tun_ttl`).
+    TunTtl,
+    /// `tun_metadata{idx}`: the data of the Geneve option a bridge's TLV
+    /// map gives that field, `len` bytes at `ofs` in the key's option
+    /// area ([`dpif_netdev::key::FlowKey::tun_metadata`]). Resolved
+    /// against the map when a flow is parsed ([`Field::tun_metadata`]);
+    /// the map cannot change a mapping flows use, so the place stays
+    /// right for as long as the flow exists.
+    TunMetadata {
+        /// Field number, 0..8.
+        idx: u8,
+        /// Byte offset in the option area.
+        ofs: u8,
+        /// Length in bytes (4..=16).
+        len: u8,
+    },
     /// Ethernet source.
     EthSrc,
     /// Ethernet destination.
@@ -197,6 +215,8 @@ const NAMES: &[(&str, Field)] = &[
     ("NXM_NX_TUN_IPV6_DST", Field::TunIpv6Dst),
     ("tun_flags", Field::TunFlags),
     ("NXM_NX_TUN_FLAGS", Field::TunFlags),
+    ("tun_tos", Field::TunTos),
+    ("tun_ttl", Field::TunTtl),
     ("dl_src", Field::EthSrc),
     ("eth_src", Field::EthSrc),
     ("NXM_OF_ETH_SRC", Field::EthSrc),
@@ -342,10 +362,44 @@ impl Field {
         NAMES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
 
+    /// The number `N` of a `tun_metadataN` / `NXM_NX_TUN_METADATAN` name
+    /// (which [`Field::from_name`] does not resolve: the place of the
+    /// field depends on the bridge's TLV map).
+    pub fn tun_metadata_index(name: &str) -> Option<u8> {
+        let n = name
+            .strip_prefix("tun_metadata")
+            .or_else(|| name.strip_prefix("NXM_NX_TUN_METADATA"))?;
+        if n.is_empty() || n.len() > 1 || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        n.parse()
+            .ok()
+            .filter(|i| usize::from(*i) < dpif_netdev::tlv::TUN_METADATA_FIELDS)
+    }
+
+    /// `tun_metadata{idx}` as `map` places it (None: not mapped).
+    pub fn tun_metadata(map: &dpif_netdev::tlv::TlvMap, idx: u8) -> Option<Field> {
+        map.get(idx).map(|e| Field::TunMetadata {
+            idx,
+            ofs: e.ofs,
+            len: e.map.len,
+        })
+    }
+
+    /// The presence bit a `tun_metadata` field sets in
+    /// [`dpif_netdev::key::FlowKey::tun_md_present`] (0 for other fields).
+    pub fn present_bit(self) -> u8 {
+        match self {
+            Field::TunMetadata { idx, .. } => 1 << (idx & 7),
+            _ => 0,
+        }
+    }
+
     /// The canonical name, as `ovs-ofctl dump-flows` prints it.
     pub fn name(self) -> String {
         match self {
             Field::Reg(n) => format!("reg{n}"),
+            Field::TunMetadata { idx, .. } => format!("tun_metadata{idx}"),
             f => NAMES
                 .iter()
                 .find(|(_, g)| *g == f)
@@ -358,6 +412,7 @@ impl Field {
     pub fn nxm_name(self) -> String {
         match self {
             Field::Reg(n) => format!("NXM_NX_REG{n}"),
+            Field::TunMetadata { idx, .. } => format!("NXM_NX_TUN_METADATA{idx}"),
             f => NAMES
                 .iter()
                 .find(|(n, g)| *g == f && (n.starts_with("NXM_") || n.starts_with("OXM_")))
@@ -380,10 +435,12 @@ impl Field {
             DlVlan | TcpFlags => 12,
             VlanVid => 13,
             VlanPcp => 3,
-            NwProto | NwTos | NwTtl | IcmpType | IcmpCode | Icmpv6Type | Icmpv6Code => 8,
+            NwProto | NwTos | NwTtl | TunTos | TunTtl | IcmpType | IcmpCode | Icmpv6Type
+            | Icmpv6Code => 8,
             IpDscp => 6,
             NwEcn | NwFrag => 2,
             Ipv6Label => 20,
+            TunMetadata { len, .. } => u32::from(len.min(16)) * 8,
         }
     }
 
@@ -401,10 +458,25 @@ impl Field {
     pub fn prereq(self) -> Prereq {
         use Field::*;
         match self {
-            InPort | Metadata | Reg(_) | TunId | TunSrc | TunDst | TunIpv6Src | TunIpv6Dst
-            | TunFlags | EthSrc | EthDst | EthType | VlanTci | DlVlan | VlanVid | VlanPcp => {
-                Prereq::None
-            }
+            InPort
+            | Metadata
+            | Reg(_)
+            | TunId
+            | TunSrc
+            | TunDst
+            | TunIpv6Src
+            | TunIpv6Dst
+            | TunFlags
+            | TunTos
+            | TunTtl
+            | TunMetadata { .. }
+            | EthSrc
+            | EthDst
+            | EthType
+            | VlanTci
+            | DlVlan
+            | VlanVid
+            | VlanPcp => Prereq::None,
             NwSrc | NwDst => Prereq::Ipv4OrArp,
             Ipv4Src | Ipv4Dst => Prereq::Ipv4,
             NwProto | NwTos | IpDscp | NwEcn | NwTtl | NwFrag => Prereq::IpAny,
@@ -432,7 +504,14 @@ impl Field {
             Ipv6Src | Ipv6Dst | NdTarget | TunIpv6Src | TunIpv6Dst => Format::Ipv6,
             NwFrag => Format::Frag,
             TcpFlags => Format::TcpFlags,
-            Metadata | TunId | EthType | VlanTci | Reg(_) | Ipv6Label | TunFlags => Format::Hex,
+            Metadata
+            | TunId
+            | EthType
+            | VlanTci
+            | Reg(_)
+            | Ipv6Label
+            | TunFlags
+            | TunMetadata { .. } => Format::Hex,
             _ => Format::Decimal,
         }
     }
@@ -450,13 +529,15 @@ impl Field {
         match self {
             InPort => (Loc::U32(|f| &mut f.key.in_port), 0),
             Metadata => (Loc::U64(|f| &mut f.metadata), 0),
-            Reg(_) => unreachable_reg(),
+            Reg(_) | TunMetadata { .. } => unreachable_reg(),
             TunId => (Loc::U64(|f| &mut f.key.tun_id), 0),
             TunSrc => (Loc::U32(|f| &mut f.key.tun_ipv4_src), 0),
             TunDst => (Loc::U32(|f| &mut f.key.tun_ipv4_dst), 0),
             TunIpv6Src => (Loc::Bytes16(|f| &mut f.key.tun_ipv6_src), 0),
             TunIpv6Dst => (Loc::Bytes16(|f| &mut f.key.tun_ipv6_dst), 0),
             TunFlags => (Loc::U16(|f| &mut f.key.tun_flags), 0),
+            TunTos => (Loc::U8(|f| &mut f.key.tun_tos), 0),
+            TunTtl => (Loc::U8(|f| &mut f.key.tun_ttl), 0),
             EthSrc => (Loc::Bytes6(|f| &mut f.key.eth_src), 0),
             EthDst => (Loc::Bytes6(|f| &mut f.key.eth_dst), 0),
             EthType => (Loc::U16(|f| &mut f.key.eth_type), 0),
@@ -500,6 +581,12 @@ impl Field {
         if let Field::Reg(n) = self {
             return flow.regs[(n & 15) as usize] as u128;
         }
+        if let Some(r) = self.md_range() {
+            let mut x = [0u8; 16];
+            let b = &flow.key.tun_metadata[r];
+            x[16 - b.len()..].copy_from_slice(b);
+            return u128::from_be_bytes(x);
+        }
         let mut f = *flow;
         let (loc, shift) = self.loc();
         let raw = read(&loc, &mut f);
@@ -513,10 +600,26 @@ impl Field {
             flow.regs[(n & 15) as usize] = v as u32;
             return;
         }
+        if let Some(r) = self.md_range() {
+            let n = r.len();
+            flow.key.tun_metadata[r].copy_from_slice(&v.to_be_bytes()[16 - n..]);
+            return;
+        }
         let (loc, shift) = self.loc();
         let m = self.storage_mask() << shift;
         let raw = read(&loc, flow);
         write(&loc, flow, (raw & !m) | ((v << shift) & m));
+    }
+
+    /// The bytes of a `tun_metadata` field in the option area (clamped
+    /// to the area and to 16 bytes, so a hand-made field cannot panic).
+    fn md_range(self) -> Option<std::ops::Range<usize>> {
+        let Field::TunMetadata { ofs, len, .. } = self else {
+            return None;
+        };
+        let area = dpif_netdev::tlv::TUN_METADATA_BYTES;
+        let start = usize::from(ofs).min(area);
+        Some(start..(start + usize::from(len.min(16))).min(area))
     }
 
     /// Reads bits `ofs..ofs+n` of the field.

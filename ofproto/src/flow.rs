@@ -16,7 +16,7 @@ use bytemuck::{Pod, Zeroable};
 use dpif_netdev::key::{FlowKey, FlowMask};
 
 /// Words in a [`Flow`].
-pub const FLOW_WORDS: usize = 32;
+pub const FLOW_WORDS: usize = 36;
 
 /// A packet's fields as the pipeline sees them.
 #[derive(Clone, Copy, Pod, Zeroable, PartialEq, Eq, Hash, Default)]

@@ -78,6 +78,12 @@ pub trait PortNames {
     fn port_by_name(&self, name: &str) -> Option<u32>;
     /// The name of port `port`.
     fn port_name(&self, port: u32) -> Option<String>;
+    /// The bridge's Geneve TLV map, which places `tun_metadataN` fields
+    /// (None: nothing is mapped). It rides along with the port names
+    /// because both are per-bridge context that flow syntax needs.
+    fn tlv_map(&self) -> Option<std::sync::Arc<dpif_netdev::tlv::TlvMap>> {
+        None
+    }
 }
 
 /// No port names: ports are numbers only.

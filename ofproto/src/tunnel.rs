@@ -59,10 +59,17 @@ pub struct TunnelSpec {
     pub key: TunKey,
     /// `dst_port`.
     pub dst_port: u16,
-    /// `tos` of the outer header.
+    /// `tos` of the outer header (DSCP bits; unused with `tos_inherit`).
+    /// The ECN bits always come from an inner IP packet, as in OVS.
     pub tos: u8,
-    /// `ttl` of the outer header.
+    /// `tos=inherit`: the outer DSCP is the inner IP packet's (0 for a
+    /// non-IP inner packet).
+    pub tos_inherit: bool,
+    /// `ttl` of the outer header (unused with `ttl_inherit` for IP).
     pub ttl: u8,
+    /// `ttl=inherit`: the outer TTL is the inner IP packet's TTL / hop
+    /// limit (`ttl` for a non-IP inner packet).
+    pub ttl_inherit: bool,
     /// `df_default`: set DF in the outer header.
     pub df: bool,
     /// `csum`: compute the outer UDP checksum.
@@ -361,7 +368,9 @@ mod tests {
             key,
             dst_port: 4789,
             tos: 0,
+            tos_inherit: false,
             ttl: 64,
+            ttl_inherit: false,
             df: true,
             csum: false,
         };

@@ -248,7 +248,7 @@ pub fn xlate(tables: &Tables, ports: &dyn XlatePorts, key: &FlowKey, trace: bool
         mask.0.tp_dst = 0;
     }
     // Pipeline-only state never reaches the datapath mask; padding stays 0.
-    mask.0._pad0 = [0; 3];
+    mask.0._pad0 = [0; 2];
     mask.0._pad1 = 0;
     mask.0._pad2 = [0; 6];
     if cx.error.is_some() {
@@ -446,6 +446,7 @@ impl Ctx<'_> {
             self.flow.key.vlan_tci[0] |= VLAN_CFI;
             self.rewrite_outer_vlan();
         } else {
+            self.flow.key.tun_md_present |= f.present_bit();
             f.set_bits(&mut self.written, ofs, n_bits, u128::MAX);
         }
     }
@@ -472,6 +473,9 @@ impl Ctx<'_> {
         }
         let old = field.get(&self.flow);
         field.set(&mut self.flow, (old & !mask) | (value & mask));
+        // Writing a tun_metadata field makes its option present (it goes
+        // into the Geneve header on output to a Geneve port).
+        self.flow.key.tun_md_present |= field.present_bit();
         let wm = field.get(&self.written);
         field.set(&mut self.written, wm | mask);
     }

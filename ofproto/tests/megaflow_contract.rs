@@ -107,6 +107,19 @@ fn set_field(m: &mut Match, f: Field, v: u128, mask: u128) {
     f.set(&mut m.flow, v & mask);
 }
 
+/// Two tun_metadata fields as a TLV map would place them
+/// (`tun_metadata0`: 4 bytes at 0, `tun_metadata1`: 8 bytes at 4).
+const MD0: Field = Field::TunMetadata {
+    idx: 0,
+    ofs: 0,
+    len: 4,
+};
+const MD1: Field = Field::TunMetadata {
+    idx: 1,
+    ofs: 4,
+    len: 8,
+};
+
 fn prefix_mask(width: u32, len: u32) -> u128 {
     if len == 0 {
         0
@@ -129,6 +142,7 @@ prop_compose! {
         reg0 in proptest::option::of((0u32..4, any::<bool>())),
         meta in proptest::option::of(0u64..4),
         dl_src in proptest::option::of(0u8..2),
+        md in proptest::option::of((any::<bool>(), 0u32..3, any::<bool>())),
     ) -> Match {
         let mut m = Match::ANY;
         if let Some(p) = in_port { set_field(&mut m, Field::InPort, p as u128, u32::MAX as u128); }
@@ -170,6 +184,13 @@ prop_compose! {
         }
         if let Some(md) = meta { set_field(&mut m, Field::Metadata, md as u128, u64::MAX as u128); }
         if let Some(s) = dl_src { set_field(&mut m, Field::EthSrc, 0x0200_0000_0000 | s as u128, (1u128 << 48) - 1); }
+        if let Some((first, v, masked)) = md {
+            // As flow syntax does: a tun_metadata match requires presence.
+            let f = if first { MD0 } else { MD1 };
+            set_field(&mut m, f, v as u128, if masked { 1 } else { f.all_ones() });
+            m.mask.key.tun_md_present |= f.present_bit();
+            m.flow.key.tun_md_present |= f.present_bit();
+        }
         m
     }
 }
@@ -191,6 +212,7 @@ fn arb_action(n_tables: u8, table: u8) -> impl Strategy<Value = OfAction> {
         1 => (0u32..4).prop_map(|v| OfAction::Load { dst: Field::Reg(0), ofs: 0, n_bits: 32, value: v as u128 }),
         1 => Just(OfAction::Move { src: Field::NwSrc, src_ofs: 0, dst: Field::Reg(0), dst_ofs: 0, n_bits: 2 }),
         1 => Just(OfAction::Move { src: Field::Reg(0), src_ofs: 0, dst: Field::TpSrc, dst_ofs: 0, n_bits: 4 }),
+        1 => Just(OfAction::Move { src: MD1, src_ofs: 0, dst: Field::Reg(0), dst_ofs: 0, n_bits: 2 }),
         1 => (0u64..4).prop_map(|v| OfAction::WriteMetadata { value: v, mask: 3 }),
         1 => Just(OfAction::PushVlan(0x8100)),
         1 => Just(OfAction::StripVlan { pop: false }),
@@ -246,8 +268,20 @@ prop_compose! {
         dl_src in 0u8..3,
         dl_dst in prop::sample::select(vec![9u8, 9, 0, 1, 7, 0xff]),
         tos in any::<u8>(),
+        md_present in 0u8..4,
+        md0 in 0u32..3,
+        md1 in 0u64..3,
     ) -> FlowKey {
         let mut k = FlowKey::ZERO;
+        // Geneve option data as tnl_pop leaves it: only present fields
+        // have (possibly zero) data.
+        k.tun_md_present = md_present;
+        if md_present & 1 != 0 {
+            k.tun_metadata[..4].copy_from_slice(&md0.to_be_bytes());
+        }
+        if md_present & 2 != 0 {
+            k.tun_metadata[4..12].copy_from_slice(&md1.to_be_bytes());
+        }
         k.in_port = in_port;
         k.eth_src = [2, 0, 0, 0, 0, dl_src];
         k.eth_dst = if dl_dst == 0xff { [0xff; 6] } else { [2, 0, 0, 0, 0, dl_dst] };
@@ -611,7 +645,7 @@ fn merge(base: &FlowKey, other: &FlowKey, mask: &dpif_netdev::key::FlowMask) -> 
     {
         *w = (*w & !m) | (b & m);
     }
-    k._pad0 = [0; 3];
+    k._pad0 = [0; 2];
     k._pad1 = 0;
     k._pad2 = [0; 6];
     k

@@ -289,6 +289,10 @@ pub fn relevant_mask(key: &FlowKey) -> FlowMask {
         m.tun_tp_src = u16::MAX;
         m.tun_tp_dst = u16::MAX;
         m.tun_flags = u16::MAX;
+        if k.tun_md_present != 0 {
+            m.tun_md_present = u8::MAX;
+            m.tun_metadata = [0xff; crate::tlv::TUN_METADATA_BYTES];
+        }
     }
     m.recirc_id = u32::MAX;
     m.in_port = u32::MAX;
@@ -363,6 +367,20 @@ pub fn relevant_mask(key: &FlowKey) -> FlowMask {
     FlowMask(m)
 }
 
+/// The option area as `0xVALUE[/0xMASK]`, up to the last byte the mask
+/// keeps (None when it keeps none); the mask is left out when it keeps
+/// every printed byte whole.
+fn md_bytes(v: &[u8], m: &[u8]) -> Option<String> {
+    let n = m.iter().rposition(|b| *b != 0)? + 1;
+    let hexs = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let val = hexs(&v[..n]);
+    if m[..n].iter().all(|b| *b == 0xff) {
+        Some(format!("0x{val}"))
+    } else {
+        Some(format!("0x{val}/0x{}", hexs(&m[..n])))
+    }
+}
+
 /// Formats `key` under `mask` (see [`super::format_key`]).
 pub(crate) fn key_masked(key: &FlowKey, mask: &FlowMask, names: Option<PortNames<'_>>) -> String {
     let m = &mask.0;
@@ -393,6 +411,19 @@ pub(crate) fn key_masked(key: &FlowKey, mask: &FlowMask, names: Option<PortNames
     );
     if let Some(s) = tun_flags_str(k.tun_flags, m.tun_flags) {
         f.raw(&s);
+    }
+    // Geneve options mapped to tun_metadataN: which are present, and the
+    // raw option area (laid out by the TLV map of the `tnl_pop` that
+    // filled it; without that map the bytes cannot be named per field).
+    f.num(
+        "md_present",
+        k.tun_md_present.into(),
+        m.tun_md_present.into(),
+        0xff,
+        Style::Hex0x,
+    );
+    if let Some(s) = md_bytes(&k.tun_metadata, &m.tun_metadata) {
+        f.raw(&format!("md={s}"));
     }
     f.into_attr("tunnel", &mut out);
 
@@ -821,7 +852,10 @@ pub(crate) fn action(a: &DpAction, names: Option<PortNames<'_>>) -> String {
         DpAction::PopVlan => "pop_vlan".into(),
         DpAction::Recirc(id) => format!("recirc({})", hx((*id).into())),
         DpAction::Hash { basis } => format!("hash(l4({basis}))"),
-        DpAction::TnlPop(p) => format!("tnl_pop({})", port(*p)),
+        DpAction::TnlPop(p) => match &p.tlv {
+            Some(m) => format!("tnl_pop({},tlv({}))", port(p.port), m.to_dp_string()),
+            None => format!("tnl_pop({})", port(p.port)),
+        },
         DpAction::Userspace { cookie } => format!("userspace(cookie={})", hx(*cookie)),
         DpAction::TnlPush(p) => format!(
             "tnl_push(tnl_port({}),{},out_port({}))",

@@ -38,6 +38,11 @@
 //!   ones, and printing relies on masks following this rule.
 //! - rvs extension: `parse_err(0x..)` after `in_port`, shown only when
 //!   masked (with no mask: when non-zero).
+//! - rvs extension: Geneve options mapped to `tun_metadataN` print inside
+//!   `tunnel(...)` as `md_present=0x1/0x1` (presence bits) and
+//!   `md=0x<bytes>[/0x<bytes>]`, the key's raw option area from its first
+//!   byte up to the last masked one (its layout is the TLV map's, which the
+//!   key does not carry; the `tnl_pop` that filled it shows the map).
 //!
 //! The parser is lenient where OVS is strict: `ipv4(...)`, `ipv6(...)` and
 //! `arp(...)` without a preceding `eth_type` imply it (exact), and an L4
@@ -49,7 +54,8 @@
 //! `set(eth(..))`, `set(ipv4(..))`, `set(ipv6(..))`, `set(tcp|udp|sctp(..))`
 //! (fields with a zero mask omitted, `value/mask` unless the mask is all
 //! ones), `set(tunnel(...))`, `push_vlan([tpid=0x88a8,]vid=..,pcp=..[,cfi=1])`,
-//! `pop_vlan`, `recirc(0x1)`, `hash(l4(0))`, `tnl_pop(4)`,
+//! `pop_vlan`, `recirc(0x1)`, `hash(l4(0))`, `tnl_pop(4)` (with a Geneve
+//! TLV map, rvs form: `tnl_pop(4,tlv({class=0xffff,type=0x0,len=4,ofs=0}->tun_metadata0))`),
 //! `userspace(cookie=0x..)` (rvs form) and
 //! `tnl_push(tnl_port(4),header(size=50,type=4,eth(..),ipv4(..),udp(..),vxlan(..)),out_port(1))`
 //! with OVS's type numbers (4 VXLAN, 5 Geneve). A header template that does

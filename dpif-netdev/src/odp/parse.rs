@@ -233,6 +233,34 @@ fn vm(f: &Field<'_>, what: &str, max: u64) -> R<(u64, u64)> {
     Ok((v & m, m))
 }
 
+/// `md=0xBYTES[/0xBYTES]`: the key's Geneve option area from its first
+/// byte; bytes not given are zero and wildcarded, and without a mask the
+/// given bytes are exact.
+fn md_area(f: &Field<'_>) -> R<([u8; 32], [u8; 32])> {
+    let area = |tok: &str| -> R<([u8; 32], usize)> {
+        let b = hex_bytes(tok, f.voff, "md bytes")?;
+        if b.is_empty() || b.len() > 32 {
+            return Err(bad("md bytes", tok, f.voff));
+        }
+        let mut a = [0u8; 32];
+        a[..b.len()].copy_from_slice(&b);
+        Ok((a, b.len()))
+    };
+    let (mut v, n) = area(f.val)?;
+    let m = match f.mask {
+        Some(mk) => area(mk)?.0,
+        None => {
+            let mut a = [0u8; 32];
+            a[..n].fill(0xff);
+            a
+        }
+    };
+    for (x, y) in v.iter_mut().zip(m) {
+        *x &= y;
+    }
+    Ok((v, m))
+}
+
 fn ip4(tok: &str, off: usize) -> R<u32> {
     tok.parse::<Ipv4Addr>()
         .map(u32::from)
@@ -563,6 +591,11 @@ impl KeyParser {
                             (k.tun_tp_dst, m.tun_tp_dst) = (v as u16, mk as u16);
                         }
                         ("flags", true) => (k.tun_flags, m.tun_flags) = tun_flags(f.val, f.voff)?,
+                        ("md_present", false) => {
+                            let (v, mk) = vm(&f, "md_present", 0xff)?;
+                            (k.tun_md_present, m.tun_md_present) = (v as u8, mk as u8);
+                        }
+                        ("md", false) => (k.tun_metadata, m.tun_metadata) = md_area(&f)?,
                         _ => return Err(f.unknown(name)),
                     }
                 }
@@ -1160,7 +1193,27 @@ fn action(c: &mut Cur<'_>) -> R<DpAction> {
             DpAction::PushVlan { tpid, tci }
         }
         "recirc" => DpAction::Recirc(paren_num(c, "recirc id", u32::MAX.into())? as u32),
-        "tnl_pop" => DpAction::TnlPop(paren_num(c, "tnl_pop port", u32::MAX.into())? as u32),
+        "tnl_pop" => {
+            // `tnl_pop(PORT)` or `tnl_pop(PORT,tlv(MAPPINGS))`.
+            c.expect(b'(', "'('")?;
+            let (tok, off) = c.token();
+            let port = num(tok, off, "tnl_pop port", u32::MAX.into())? as u32;
+            let mut tlv = None;
+            if c.eat(b',') {
+                let (kw, koff) = c.name("tlv")?;
+                if kw != "tlv" {
+                    return Err(bad("tnl_pop option", kw, koff));
+                }
+                c.expect(b'(', "'('")?;
+                let (body, boff) = c.until_close();
+                let map = crate::tlv::TlvMap::from_dp_string(body)
+                    .map_err(|_| bad("tlv map", body, boff))?;
+                c.expect(b')', "')'")?;
+                tlv = Some(Arc::new(map));
+            }
+            c.expect(b')', "')'")?;
+            DpAction::TnlPop(crate::actions::TnlPop { port, tlv })
+        }
         "hash" => {
             c.expect(b'(', "'('")?;
             let (h, hoff) = c.name("hash function")?;

@@ -240,6 +240,43 @@ fn tunnel_key() {
     );
     assert!(s.contains("flags(-df-csum+key+oam)"), "{s}");
     check_key_rt(&k, &relevant_mask(&k));
+    // Geneve option data: presence bits and the raw option area.
+    k.tun_md_present = 0x5;
+    k.tun_metadata[..4].copy_from_slice(&[0, 0, 0x12, 0x34]);
+    check_key_rt(&k, &relevant_mask(&k));
+    let mut m = FlowMask::default();
+    m.0.tun_md_present = 0x1;
+    m.0.tun_metadata[2..4].copy_from_slice(&[0xff, 0x00]);
+    assert_eq!(
+        format_key(&k, Some(&m)),
+        "tunnel(md_present=0x1/0x1,md=0x000012/0x0000ff)"
+    );
+    check_key_rt(&k, &m);
+    m.0.tun_metadata[..4].fill(0xff);
+    assert_eq!(
+        format_key(&k, Some(&m)),
+        "tunnel(md_present=0x1/0x1,md=0x00001234)"
+    );
+    check_key_rt(&k, &m);
+}
+
+#[test]
+fn tnl_pop_with_a_tlv_map() {
+    let mut map = crate::tlv::TlvMap::default();
+    map.add(&crate::tlv::parse_mappings("{class=0xffff,type=0,len=4}->tun_metadata0").unwrap())
+        .unwrap();
+    let a = vec![DpAction::TnlPop(crate::actions::TnlPop {
+        port: 3,
+        tlv: Some(Arc::new(map)),
+    })];
+    let s = format_actions(&a);
+    assert_eq!(
+        s,
+        "tnl_pop(3,tlv({class=0xffff,type=0x0,len=4,ofs=0}->tun_metadata0))"
+    );
+    assert_eq!(parse_actions(&s).unwrap(), a);
+    assert!(parse_actions("tnl_pop(3,tlv({class=1,type=0,len=4}->tun_metadata0))").is_err());
+    assert!(parse_actions("tnl_pop(3,map(x))").is_err());
 }
 
 #[test]
@@ -402,7 +439,7 @@ fn action_texts() {
         DpAction::PopVlan,
         DpAction::Recirc(1),
         DpAction::Hash { basis: 0 },
-        DpAction::TnlPop(4),
+        DpAction::TnlPop(crate::actions::TnlPop::plain(4)),
         DpAction::Userspace { cookie: 0xff },
         DpAction::Set(SetAction::Tunnel(TunnelMeta {
             tun_id: 5,
@@ -536,6 +573,10 @@ fn random_key_mask(seed: u64) -> (FlowKey, FlowMask) {
         num!(tun_ttl, u8, 0xff);
         num!(tun_tp_src, u16, 0xffff);
         num!(tun_tp_dst, u16, 0xffff);
+        if r.below(2) == 0 {
+            num!(tun_md_present, u8, 0xff);
+            arr!(tun_metadata);
+        }
         k.tun_flags = r.next() as u16 & 0x1e;
         m.tun_flags = match r.below(3) {
             0 => 0,
@@ -709,6 +750,7 @@ fn random_action(r: &mut Rng) -> DpAction {
             tp_src: r.next() as u16,
             tp_dst: r.next() as u16,
             flags: r.next() as u16 & 0x1e,
+            ..TunnelMeta::default()
         })),
         6 => DpAction::PushVlan {
             tpid: [ethertype::VLAN, ethertype::QINQ, r.next() as u16][r.below(3) as usize],
@@ -721,7 +763,29 @@ fn random_action(r: &mut Rng) -> DpAction {
         },
         10 => {
             if r.below(2) == 0 {
-                DpAction::TnlPop(r.next() as u32)
+                let mut t = crate::actions::TnlPop::plain(r.next() as u32);
+                if r.below(2) == 0 {
+                    let mut map = crate::tlv::TlvMap::default();
+                    map.add(
+                        &[
+                            crate::tlv::TlvMapping {
+                                class: r.next() as u16,
+                                typ: 0,
+                                len: 4 * (1 + r.below(4) as u8),
+                                idx: r.below(8) as u8,
+                            },
+                            crate::tlv::TlvMapping {
+                                class: 0xffff,
+                                typ: 0x80 | r.next() as u8,
+                                len: 4,
+                                idx: r.below(8) as u8,
+                            },
+                        ][..1 + (r.below(2) as usize)],
+                    )
+                    .ok();
+                    t.tlv = Some(Arc::new(map));
+                }
+                DpAction::TnlPop(t)
             } else {
                 DpAction::Userspace { cookie: r.next() }
             }

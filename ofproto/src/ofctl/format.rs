@@ -98,9 +98,31 @@ pub fn format_match(m: &Match, priority: Option<u16>, ports: &dyn PortNames) -> 
         Field::TunIpv6Src,
         Field::TunIpv6Dst,
         Field::TunFlags,
-        Field::Metadata,
-        Field::InPort,
+        Field::TunTos,
+        Field::TunTtl,
     ] {
+        p.field(f);
+    }
+    // tun_metadataN, placed by the bridge's TLV map; presence is implied
+    // by the field being printed (a parsed match always sets both).
+    if let Some(map) = ports.tlv_map() {
+        for e in map.entries() {
+            let Some(f) = Field::tun_metadata(&map, e.map.idx) else {
+                continue;
+            };
+            if mk.tun_md_present & f.present_bit() == 0 {
+                continue;
+            }
+            if f.get(&p.left) == 0 {
+                // Only presence is matched.
+                p.out.push(format!("{}=0/0", f.name()));
+            } else {
+                p.field(f);
+            }
+        }
+    }
+    p.left.key.tun_md_present = 0;
+    for f in [Field::Metadata, Field::InPort] {
         p.field(f);
     }
     // VLAN: dl_vlan / dl_vlan_pcp when they say it all, else vlan_tci.

@@ -21,8 +21,9 @@
 //! field and the offending text; nothing in here panics on any input.
 //!
 //! Not supported (yet): conjunctive matches, connection tracking fields and
-//! actions, MPLS, groups, meters, learn, bundle, multipath, tunnel metadata
-//! (`tun_metadata*`), `check_overlap` and the other OpenFlow 1.3 flags.
+//! actions, MPLS, groups, meters, learn, bundle, multipath,
+//! `check_overlap` and the other OpenFlow 1.3 flags. `tun_metadataN` is
+//! resolved through the bridge's TLV map ([`PortNames::tlv_map`]).
 //!
 //! # Thread safety
 //! Pure functions.
@@ -40,6 +41,7 @@ pub use format::{format_actions, format_match};
 pub use parse_actions::{check_actions, parse_actions};
 pub use parse_match::parse_match;
 
+use crate::field::Field;
 use crate::flow_mod::{FlowMod, FlowModCommand, PortNames, DEFAULT_PRIORITY};
 use parse_match::MatchBuilder;
 use token::Tokens;
@@ -100,6 +102,12 @@ pub enum FlowParseError {
     MissingValue {
         /// The key.
         key: String,
+    },
+    /// `tun_metadataN` that the bridge's TLV map does not map.
+    #[error("{field}: not mapped by the bridge's TLV map (add one with add-tlv-map)")]
+    UnmappedTunMetadata {
+        /// The field, as written.
+        field: String,
     },
     /// A key not allowed for this command (`actions` on a delete,
     /// `out_port` on an add, a cookie mask on an add).
@@ -426,4 +434,18 @@ pub fn format_flow_mod(fm: &FlowMod, ports: &dyn PortNames) -> String {
         out.push_str(&format_actions(&fm.actions, ports));
     }
     out
+}
+
+/// The field called `name`: a fixed field, or `tun_metadataN` placed by
+/// the bridge's TLV map.
+pub(crate) fn resolve_field(name: &str, ports: &dyn PortNames) -> Result<Field, FlowParseError> {
+    if let Some(idx) = Field::tun_metadata_index(name) {
+        return ports
+            .tlv_map()
+            .and_then(|m| Field::tun_metadata(&m, idx))
+            .ok_or_else(|| FlowParseError::UnmappedTunMetadata {
+                field: name.to_string(),
+            });
+    }
+    Field::from_name(name).ok_or_else(|| FlowParseError::UnknownField(name.to_string()))
 }

@@ -50,13 +50,17 @@ fn output_action(p: u32, max_len: u16) -> OfAction {
 }
 
 /// `F[]`, `F[a]`, `F[a..b]` → (field, ofs, n_bits).
-fn parse_subfield(action: &str, s: &str) -> Result<(Field, u32, u32), FlowParseError> {
+fn parse_subfield(
+    action: &str,
+    s: &str,
+    ports: &dyn PortNames,
+) -> Result<(Field, u32, u32), FlowParseError> {
     let s = s.trim();
     let (name, range) = match s.find('[') {
         Some(i) => (&s[..i], Some(&s[i..])),
         None => (s, None),
     };
-    let f = Field::from_name(name).ok_or_else(|| FlowParseError::UnknownField(name.to_string()))?;
+    let f = super::resolve_field(name, ports)?;
     let w = f.width();
     let Some(range) = range else {
         return Err(bad(
@@ -209,8 +213,7 @@ pub fn parse_actions(s: &str, ports: &dyn PortNames) -> Result<Vec<OfAction>, Fl
                 let (val, fname) = v
                     .rsplit_once("->")
                     .ok_or_else(|| bad(key, format!("\"{v}\": expected VALUE->FIELD")))?;
-                let f = Field::from_name(fname.trim())
-                    .ok_or_else(|| FlowParseError::UnknownField(fname.trim().to_string()))?;
+                let f = super::resolve_field(fname.trim(), ports)?;
                 if !f.is_writable() {
                     return Err(bad(key, format!("{fname} is not writable")));
                 }
@@ -235,7 +238,7 @@ pub fn parse_actions(s: &str, ports: &dyn PortNames) -> Result<Vec<OfAction>, Fl
                 let (val, dst) = v
                     .split_once("->")
                     .ok_or_else(|| bad(key, format!("\"{v}\": expected VALUE->FIELD[]")))?;
-                let (dst, ofs, n_bits) = parse_subfield(key, dst)?;
+                let (dst, ofs, n_bits) = parse_subfield(key, dst, ports)?;
                 if !dst.is_writable() {
                     return Err(bad(key, format!("{} is not writable", dst.name())));
                 }
@@ -264,8 +267,8 @@ pub fn parse_actions(s: &str, ports: &dyn PortNames) -> Result<Vec<OfAction>, Fl
                 let (src, dst) = v
                     .split_once("->")
                     .ok_or_else(|| bad(key, format!("\"{v}\": expected FIELD[]->FIELD[]")))?;
-                let (src, src_ofs, n) = parse_subfield(key, src)?;
-                let (dst, dst_ofs, m) = parse_subfield(key, dst)?;
+                let (src, src_ofs, n) = parse_subfield(key, src, ports)?;
+                let (dst, dst_ofs, m) = parse_subfield(key, dst, ports)?;
                 if n != m {
                     return Err(bad(
                         key,

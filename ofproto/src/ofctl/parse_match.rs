@@ -84,6 +84,11 @@ impl<'p> MatchBuilder<'p> {
         }
         f.set(&mut self.m.mask, old_m | mask);
         f.set(&mut self.m.flow, (old_v & old_m) | (v & mask));
+        // A tun_metadata match also requires the option to be present,
+        // as in OVS (so `tun_metadata0=0` does not match a packet without
+        // the option).
+        self.m.mask.key.tun_md_present |= f.present_bit();
+        self.m.flow.key.tun_md_present |= f.present_bit();
         Ok(())
     }
 
@@ -109,9 +114,7 @@ impl<'p> MatchBuilder<'p> {
             }
             return Ok(());
         }
-        let Some(f) = Field::from_name(key) else {
-            return Err(FlowParseError::UnknownField(key.to_string()));
-        };
+        let f = super::resolve_field(key, self.ports)?;
         let Some(v) = value.filter(|v| !v.is_empty()) else {
             return Err(FlowParseError::MissingValue {
                 key: key.to_string(),

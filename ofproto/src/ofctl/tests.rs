@@ -858,3 +858,92 @@ proptest! {
         prop_assert_eq!(parse_flow_mod(&line, C::Add, &ports).ok(), Some(fm));
     }
 }
+
+// --- tun_metadata (Geneve options through the bridge's TLV map) ------------
+
+/// Port names plus a TLV map: tun_metadata0 = 4 bytes at 0,
+/// tun_metadata2 = 8 bytes at 4.
+struct WithTlv(std::sync::Arc<dpif_netdev::tlv::TlvMap>);
+
+impl PortNames for WithTlv {
+    fn port_by_name(&self, _name: &str) -> Option<u32> {
+        None
+    }
+    fn port_name(&self, _port: u32) -> Option<String> {
+        None
+    }
+    fn tlv_map(&self) -> Option<std::sync::Arc<dpif_netdev::tlv::TlvMap>> {
+        Some(self.0.clone())
+    }
+}
+
+fn with_tlv() -> WithTlv {
+    let mut m = dpif_netdev::tlv::TlvMap::default();
+    m.add(
+        &dpif_netdev::tlv::parse_mappings(
+            "{class=0xffff,type=0,len=4}->tun_metadata0,{class=0x102,type=0x80,len=8}->tun_metadata2",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    WithTlv(std::sync::Arc::new(m))
+}
+
+#[test]
+fn tun_metadata_matches_place_bytes_and_require_presence() {
+    let p = with_tlv();
+    let fm = parse_flow_mod("tun_metadata0=0x1234,actions=drop", C::Add, &p).unwrap();
+    let (k, m) = (&fm.matches.flow.key, &fm.matches.mask.key);
+    assert_eq!(m.tun_metadata[..4], [0xff; 4]);
+    assert_eq!(m.tun_metadata[4..], [0; 28]);
+    assert_eq!(k.tun_metadata[..4], [0, 0, 0x12, 0x34]);
+    assert_eq!((k.tun_md_present, m.tun_md_present), (1, 1));
+    assert_eq!(format_match(&fm.matches, None, &p), "tun_metadata0=0x1234");
+
+    let fm = parse_flow_mod("tun_metadata2=0x1234/0xff00,actions=drop", C::Add, &p).unwrap();
+    let (k, m) = (&fm.matches.flow.key, &fm.matches.mask.key);
+    assert_eq!(m.tun_metadata[4..12], [0, 0, 0, 0, 0, 0, 0xff, 0]);
+    assert_eq!(k.tun_metadata[10], 0x12);
+    assert_eq!((k.tun_md_present, m.tun_md_present), (4, 4));
+    assert_eq!(
+        format_match(&fm.matches, None, &p),
+        "tun_metadata2=0x1200/0xff00"
+    );
+    // Presence alone.
+    let fm = parse_flow_mod("tun_metadata0=0/0,actions=drop", C::Add, &p).unwrap();
+    assert_eq!(fm.matches.mask.key.tun_md_present, 1);
+    assert_eq!(format_match(&fm.matches, None, &p), "tun_metadata0=0/0");
+    // Round trips through dump-flows text, actions included.
+    for s in [
+        "priority=5,tun_id=0x5,tun_tos=184,tun_ttl=63,tun_metadata0=0xabcdef01,tun_metadata2=0x1/0x1 actions=output:1",
+        "actions=set_field:0x1234->tun_metadata0,load:0x5->NXM_NX_TUN_METADATA2[0..7],move:NXM_NX_REG0[]->NXM_NX_TUN_METADATA0[],move:NXM_NX_TUN_METADATA2[0..31]->NXM_NX_REG1[]",
+    ] {
+        let fm = parse_flow_mod(s, C::Add, &p).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let text = format_flow_mod(&fm, &p);
+        let back = parse_flow_mod(&text, C::Add, &p).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(fm, back, "{s} -> {text}");
+    }
+}
+
+#[test]
+fn tun_metadata_errors() {
+    let p = with_tlv();
+    let e = |s: &str, p: &dyn PortNames| match parse_flow_mod(s, C::Add, p) {
+        Ok(fm) => panic!("{s}: parsed as {fm:?}"),
+        Err(e) => e.to_string(),
+    };
+    let m = e("tun_metadata1=1,actions=drop", &p);
+    assert!(m.contains("tun_metadata1: not mapped"), "{m}");
+    let m = e("tun_metadata0=1,actions=drop", &());
+    assert!(m.contains("tun_metadata0: not mapped"), "{m}");
+    let m = e("actions=set_field:1->tun_metadata5", &p);
+    assert!(m.contains("tun_metadata5: not mapped"), "{m}");
+    let m = e("actions=move:NXM_NX_TUN_METADATA3[]->NXM_NX_REG0[]", &p);
+    assert!(m.contains("not mapped"), "{m}");
+    // Wider than the mapping's 4 bytes.
+    let m = e("tun_metadata0=0x123456789,actions=drop", &p);
+    assert!(m.contains("tun_metadata0"), "{m}");
+    // Not a field at all.
+    let m = e("tun_metadata8=1,actions=drop", &p);
+    assert!(m.contains("unknown field"), "{m}");
+}
