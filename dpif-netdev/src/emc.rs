@@ -3,9 +3,18 @@
 //! Geometry: [`DEFAULT_ENTRIES`] (8192) entries in sets of [`WAYS`] (2);
 //! a key lives in the set chosen by the low bits of its [`emc_hash`] and in
 //! either way of it. A lookup compares the 32-bit hash first and then the
-//! full 184-byte key, so a hit is always an exact match; an entry whose
-//! megaflow has been removed from the classifier (`!is_alive()`) is treated
-//! as empty, so a dead megaflow is never returned.
+//! full key, so a hit is always an exact match; an entry whose megaflow
+//! has been removed from the classifier (`!is_alive()`) is treated as
+//! empty, so a dead megaflow is never returned.
+//!
+//! Layout: the hashes live in their own array (4 bytes an entry, 32 KB for
+//! the default size, so it stays in the core's L1/L2), apart from the
+//! entries (key and megaflow, four cache lines each, line-aligned). A miss
+//! whose hash matches no way therefore touches no entry at all, where the
+//! entries with the hash inside cost two cache misses per lookup once the
+//! flows outnumber what the cache holds. [`Emc::probe`] and
+//! [`Emc::prefetch_entry`] let a burst find its candidates and start
+//! loading them before comparing any key (the pipeline does that).
 //!
 //! Insertion is probabilistic, as in OVS (`emc-insert-inv-prob`): a miss
 //! inserts with probability `1 / insert_inv_prob` (default 100; 1 = always;
@@ -36,16 +45,15 @@ pub const WAYS: usize = 2;
 /// Default inverse insertion probability (OVS's default).
 pub const DEFAULT_INSERT_INV_PROB: u32 = 100;
 
+/// One entry. Its hash is in `Emc::hashes` at the same index.
+#[repr(C, align(64))]
 struct Slot {
-    /// `emc_hash` of `key`; 0 = empty (the hash never returns 0).
-    hash: u32,
-    key: FlowKey,
     flow: Option<Arc<Megaflow>>,
+    key: FlowKey,
 }
 
 impl Slot {
     const EMPTY: Slot = Slot {
-        hash: 0,
         key: FlowKey::ZERO,
         flow: None,
     };
@@ -58,6 +66,9 @@ impl Slot {
 
 /// The exact-match cache of one PMD.
 pub struct Emc {
+    /// `emc_hash` of each entry's key; 0 = empty (the hash never returns
+    /// 0). Same indices as `slots`.
+    hashes: Box<[u32]>,
     slots: Box<[Slot]>,
     set_mask: u32,
     /// Insert when `rng <= threshold`; 0 disables insertion, `u32::MAX`
@@ -75,6 +86,7 @@ impl Emc {
         let entries = entries.max(WAYS).next_power_of_two();
         let slots = (0..entries).map(|_| Slot::EMPTY).collect();
         let mut emc = Emc {
+            hashes: vec![0; entries].into_boxed_slice(),
             slots,
             set_mask: (entries / WAYS - 1) as u32,
             threshold: 0,
@@ -117,12 +129,61 @@ impl Emc {
     #[inline(always)]
     pub fn lookup(&self, key: &FlowKey, hash: u32) -> Option<&Arc<Megaflow>> {
         let r = self.set(hash);
-        for s in &self.slots[r] {
-            if s.hash == hash && s.key == *key {
-                return s.live_flow();
+        let base = r.start;
+        for (w, &h) in self.hashes[r].iter().enumerate() {
+            if h == hash {
+                let s = &self.slots[base + w];
+                if s.key == *key {
+                    return s.live_flow();
+                }
             }
         }
         None
+    }
+
+    /// The first entry whose hash is `hash`, if any: where
+    /// [`Emc::lookup_at`] should look. Reads only the hash array.
+    #[inline(always)]
+    pub fn probe(&self, hash: u32) -> Option<u32> {
+        let r = self.set(hash);
+        let base = r.start;
+        self.hashes[r]
+            .iter()
+            .position(|&h| h == hash)
+            .map(|w| (base + w) as u32)
+    }
+
+    /// Hints the CPU to start loading entry `idx` (from [`Emc::probe`]).
+    #[inline(always)]
+    pub fn prefetch_entry(&self, idx: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(s) = self.slots.get(idx as usize) {
+            let p = s as *const Slot as *const i8;
+            // SAFETY: PREFETCHT0 is a hint: it never faults and has no
+            // architectural effect; SSE is part of the x86_64 baseline.
+            // The entry is four lines; the key compare reads them all.
+            unsafe {
+                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(p);
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(128));
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(192));
+            }
+        }
+    }
+
+    /// [`Emc::lookup`] when [`Emc::probe`] gave `idx` for the key's hash:
+    /// the live megaflow of entry `idx` if its key is exactly `key`. When
+    /// two ways share a hash (rare: a 32-bit hash) the second is not
+    /// checked, which only costs a miss.
+    #[inline(always)]
+    pub fn lookup_at(&self, key: &FlowKey, idx: u32) -> Option<&Arc<Megaflow>> {
+        let s = self.slots.get(idx as usize)?;
+        if s.key == *key {
+            s.live_flow()
+        } else {
+            None
+        }
     }
 
     /// Probabilistic insertion after an EMC miss that the classifier
@@ -149,16 +210,17 @@ impl Emc {
     /// Inserts (or updates) `key` → `flow` unconditionally.
     pub fn insert(&mut self, key: &FlowKey, hash: u32, flow: &Arc<Megaflow>) {
         let r = self.set(hash);
+        let base = r.start;
+        let hashes = &self.hashes[r.clone()];
         let set = &mut self.slots[r];
-        let idx = set
-            .iter()
-            .position(|s| s.hash == hash && s.key == *key)
+        let idx = (0..WAYS)
+            .position(|w| hashes[w] == hash && set[w].key == *key)
             .or_else(|| set.iter().position(|s| s.live_flow().is_none()))
             .unwrap_or((hash >> 31) as usize % WAYS);
         let slot = &mut set[idx];
-        slot.hash = hash;
         slot.key = *key;
         slot.flow = Some(flow.clone());
+        self.hashes[base + idx] = hash;
     }
 
     /// Clears up to `n` slots from a rolling position whose megaflow is
@@ -170,6 +232,7 @@ impl Emc {
             let s = &mut self.slots[self.sweep_pos];
             if s.flow.as_ref().is_some_and(|f| !f.is_alive()) {
                 *s = Slot::EMPTY;
+                self.hashes[self.sweep_pos] = 0;
                 cleared += 1;
             }
             self.sweep_pos = (self.sweep_pos + 1) % self.slots.len();
@@ -180,6 +243,7 @@ impl Emc {
     /// Empties the cache.
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = Slot::EMPTY);
+        self.hashes.iter_mut().for_each(|h| *h = 0);
     }
 
     /// Number of slots holding a live megaflow.

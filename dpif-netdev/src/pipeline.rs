@@ -116,32 +116,45 @@ impl FastPath {
             }
             extract(&mut pkts[i], &mut self.keys[i]);
         }
+        // The same loop finds each packet's EMC candidate from the EMC's
+        // hash array alone and starts loading that entry, so that with
+        // many flows the entries' cache misses overlap with the rest of
+        // the burst instead of stalling each lookup in turn.
         let mut runts = 0u32;
         let mut malformed = 0u64;
+        let mut todo = 0u32;
+        let mut cand = [0u32; MAX_BURST];
+        let emc = &self.emc;
         for (i, pkt) in batch.packets().iter().enumerate() {
             let key = &self.keys[i];
             if key.parse_err != 0 {
                 if key.parse_err & parse_err::L2_TRUNCATED != 0 {
                     runts |= 1 << i;
-                } else {
-                    malformed += 1;
+                    continue;
                 }
+                malformed += 1;
             }
-            self.hashes[i] = emc_hash(key, &pkt.md);
+            let h = emc_hash(key, &pkt.md);
+            self.hashes[i] = h;
+            match emc.probe(h) {
+                Some(idx) => {
+                    cand[i] = idx;
+                    emc.prefetch_entry(idx);
+                }
+                None => todo |= 1 << i,
+            }
         }
 
-        // Stage 2: EMC.
+        // Stage 2: EMC, for the packets with a candidate entry.
         let mut flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
-        let mut todo = 0u32;
-        let emc = &self.emc;
         let mut emc_hits = 0u64;
-        for (i, slot) in flows.iter_mut().enumerate().take(n) {
-            if runts & (1 << i) != 0 {
-                continue;
-            }
-            match emc.lookup(&self.keys[i], self.hashes[i]) {
+        let mut probe = !(todo | runts) & (u32::MAX >> (32 - n));
+        while probe != 0 {
+            let i = probe.trailing_zeros() as usize;
+            probe &= probe - 1;
+            match emc.lookup_at(&self.keys[i], cand[i]) {
                 Some(f) => {
-                    *slot = Some(f);
+                    flows[i] = Some(f);
                     emc_hits += 1;
                 }
                 None => todo |= 1 << i,
