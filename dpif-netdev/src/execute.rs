@@ -121,6 +121,18 @@ pub const TNL_SRC_PORT_MAX: u16 = 61000;
 pub trait ActionSink {
     /// Transmit `pkt` on datapath port `port`.
     fn output(&mut self, port: u32, pkt: Packet);
+    /// Transmit every packet of `pkts`, in order, on `port` (a run of one
+    /// flow whose actions are a lone `output`). Override to do the
+    /// per-port work once per run.
+    #[inline]
+    fn output_run<I: Iterator<Item = Packet>>(&mut self, port: u32, pkts: I)
+    where
+        Self: Sized,
+    {
+        for pkt in pkts {
+            self.output(port, pkt);
+        }
+    }
     /// Run `pkt` through the datapath again (`md.recirc_id` is already set).
     fn recirculate(&mut self, pkt: Packet);
     /// Send `pkt` to the slow path with `cookie`.
@@ -1199,6 +1211,23 @@ impl TxBatches {
 }
 
 impl ActionSink for TxBatches {
+    #[inline]
+    fn output_run<I: Iterator<Item = Packet>>(&mut self, port: u32, pkts: I) {
+        let p = self.port_mut(port);
+        let mut count = 0u64;
+        for pkt in pkts {
+            count += 1;
+            if p.overflow.is_empty() {
+                if let Err(pkt) = p.batch.push(pkt) {
+                    p.overflow.push(pkt);
+                }
+            } else {
+                p.overflow.push(pkt);
+            }
+        }
+        self.stats.output += count;
+    }
+
     fn output(&mut self, port: u32, pkt: Packet) {
         self.stats.output += 1;
         let p = self.port_mut(port);

@@ -49,7 +49,7 @@ pub mod tun_flags {
 
 /// Outer-header metadata of a decapsulated packet, or the metadata a
 /// `set(tunnel(...))` action asks the next encapsulation to use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TunnelMeta {
     /// Tunnel id (VNI).
     pub tun_id: u64,
@@ -79,7 +79,30 @@ pub struct TunnelMeta {
     pub metadata: [u8; crate::tlv::TUN_METADATA_BYTES],
 }
 
+impl Default for TunnelMeta {
+    #[inline(always)]
+    fn default() -> Self {
+        TunnelMeta::NONE
+    }
+}
+
 impl TunnelMeta {
+    /// No tunnel: all zero.
+    pub const NONE: TunnelMeta = TunnelMeta {
+        tun_id: 0,
+        ipv4_src: 0,
+        ipv4_dst: 0,
+        ipv6_src: [0; 16],
+        ipv6_dst: [0; 16],
+        tos: 0,
+        ttl: 0,
+        tp_src: 0,
+        tp_dst: 0,
+        flags: 0,
+        md_present: 0,
+        metadata: [0; crate::tlv::TUN_METADATA_BYTES],
+    };
+
     /// Whether any outer destination is set, i.e. the packet was tunnelled.
     pub fn is_set(&self) -> bool {
         self.ipv4_dst != 0 || self.ipv6_dst != [0; 16]
@@ -107,18 +130,29 @@ pub struct PacketMeta {
     pub l4_ofs: u16,
 }
 
+impl PacketMeta {
+    /// The metadata of a packet fresh from a port. A constant on purpose:
+    /// assigning it writes the fields in place, where building a default
+    /// value field by field on the stack and then copying it into the
+    /// packet made the copy's wide loads wait on the narrow stores
+    /// (store-to-load forwarding): measured 55% of a DPDK port's receive
+    /// loop in `perf annotate` once the tunnel metadata grew to 96 bytes.
+    pub const NEW: PacketMeta = PacketMeta {
+        in_port: 0,
+        recirc_id: 0,
+        dp_hash: 0,
+        rss_hash: 0,
+        rss_valid: false,
+        tunnel: TunnelMeta::NONE,
+        l3_ofs: NO_OFS,
+        l4_ofs: NO_OFS,
+    };
+}
+
 impl Default for PacketMeta {
+    #[inline(always)]
     fn default() -> Self {
-        PacketMeta {
-            in_port: 0,
-            recirc_id: 0,
-            dp_hash: 0,
-            rss_hash: 0,
-            rss_valid: false,
-            tunnel: TunnelMeta::default(),
-            l3_ofs: NO_OFS,
-            l4_ofs: NO_OFS,
-        }
+        PacketMeta::NEW
     }
 }
 
@@ -396,7 +430,7 @@ impl PacketInner {
         self.head = head as u32;
         self.len = frame.len() as u32;
         self.data_mut().copy_from_slice(frame);
-        self.md = PacketMeta::default();
+        self.md = PacketMeta::NEW;
         Ok(())
     }
 
@@ -526,7 +560,7 @@ impl PacketPool {
         });
         inner.head = HEADROOM as u32;
         inner.len = 0;
-        inner.md = PacketMeta::default();
+        inner.md = PacketMeta::NEW;
         Packet { inner }
     }
 
@@ -584,7 +618,7 @@ impl PacketPool {
                 inner.storage = Storage::Foreign(buf);
                 inner.head = head;
                 inner.len = len;
-                inner.md = PacketMeta::default();
+                inner.md = PacketMeta::NEW;
                 Packet { inner }
             }
             // SAFETY: the caller's contract is from_foreign's.

@@ -18,6 +18,7 @@
 //! Owned by one PMD thread (`&mut self`); see [`crate::emc`] and
 //! [`crate::dpcls`] for the megaflows it shares by `Arc`.
 
+use crate::actions::DpAction;
 use crate::dpcls::Dpcls;
 use crate::drop::DropReason;
 use crate::emc::{Emc, DEFAULT_ENTRIES, DEFAULT_INSERT_INV_PROB};
@@ -176,38 +177,48 @@ impl FastPath {
             }
         }
 
-        // Stage 4: execute in arrival order; stats once per run of
-        // consecutive packets of one flow.
-        let mut run: Option<(&Arc<Megaflow>, u64, u64, u16)> = None;
-        for (i, pkt) in batch.drain().enumerate() {
-            if runts & (1 << i) != 0 {
-                sink.dropped(pkt, DropReason::RuntFrame);
-                continue;
-            }
+        // Stage 4: execute in arrival order, a run of consecutive packets
+        // of one flow at a time (OVS's per-flow batches): the flow's stats
+        // are updated once per run, and a run whose actions are a lone
+        // `output` goes to the sink in one call, so the port is looked up
+        // once per run rather than once per packet.
+        let mut pkts = batch.drain();
+        let mut i = 0;
+        while i < n {
             let Some(flow) = flows[i] else {
-                miss(pkt, &self.keys[i]);
+                // Runts and misses have no flow.
+                if let Some(pkt) = pkts.next() {
+                    if runts & (1 << i) != 0 {
+                        sink.dropped(pkt, DropReason::RuntFrame);
+                    } else {
+                        miss(pkt, &self.keys[i]);
+                    }
+                }
+                i += 1;
                 continue;
             };
-            let bytes = pkt.len() as u64;
-            let tcp = self.keys[i].tcp_flags;
-            match &mut run {
-                Some((f, p, b, t)) if Arc::ptr_eq(f, flow) => {
-                    *p += 1;
-                    *b += bytes;
-                    *t |= tcp;
-                }
-                _ => {
-                    if let Some((f, p, b, t)) = run {
-                        f.stats.add(p, b, now, t);
-                    }
-                    run = Some((flow, 1, bytes, tcp));
+            let mut tcp = self.keys[i].tcp_flags;
+            let mut j = i + 1;
+            while j < n && flows[j].is_some_and(|f| Arc::ptr_eq(f, flow)) {
+                tcp |= self.keys[j].tcp_flags;
+                j += 1;
+            }
+            let mut bytes = 0u64;
+            let run = pkts
+                .by_ref()
+                .take(j - i)
+                .inspect(|p| bytes += p.len() as u64);
+            if let [DpAction::Output(port)] = flow.actions[..] {
+                sink.output_run(port, run);
+            } else {
+                for pkt in run {
+                    execute(&flow.actions, pkt, sink);
                 }
             }
-            execute(&flow.actions, pkt, sink);
+            flow.stats.add((j - i) as u64, bytes, now, tcp);
+            i = j;
         }
-        if let Some((f, p, b, t)) = run {
-            f.stats.add(p, b, now, t);
-        }
+        drop(pkts);
 
         // Stage 5: EMC insertion for classifier hits (after the EMC's
         // references above are dead).

@@ -16,6 +16,7 @@
 
 #[allow(unsafe_code)]
 pub mod afpacket;
+pub mod cycles;
 pub mod datapath;
 #[cfg(feature = "dpdk")]
 #[allow(unsafe_code)]

@@ -28,6 +28,7 @@
 //! in its own thread). Others reach it only through its bounded inbox
 //! (crossbeam channel) and read its [`PmdStats`] (single-writer atomics).
 
+use crate::cycles::CycleClock;
 use crate::port::{PortStats, RxQueue, TxPort};
 use crate::stats::PmdStats;
 use crossbeam::channel::{Receiver, Sender, TrySendError};
@@ -172,6 +173,10 @@ impl ActionSink for PmdSink {
     fn output(&mut self, port: u32, pkt: Packet) {
         self.tx.output(port, pkt);
     }
+    #[inline]
+    fn output_run<I: Iterator<Item = Packet>>(&mut self, port: u32, pkts: I) {
+        self.tx.output_run(port, pkts);
+    }
     fn recirculate(&mut self, pkt: Packet) {
         self.recirc.push(pkt);
     }
@@ -222,8 +227,7 @@ pub struct PmdThread {
     /// Drains waiting, with the sequence number they wait for.
     drains: Vec<(u64, Sender<()>)>,
     exit: Arc<AtomicBool>,
-    start: Instant,
-    cycles_per_ns: f64,
+    clock: CycleClock,
 }
 
 impl PmdThread {
@@ -268,8 +272,7 @@ impl PmdThread {
             done: std::collections::VecDeque::new(),
             drains: Vec::new(),
             exit,
-            start,
-            cycles_per_ns,
+            clock: CycleClock::new(start, cycles_per_ns),
         }
     }
 
@@ -280,9 +283,9 @@ impl PmdThread {
         let mut last_rank = Instant::now();
         while !self.exit.load(Ordering::Acquire) {
             // One clock read gives both the iteration start and the stats
-            // clock (the vDSO read is ~3% of a busy PMD).
-            let t0 = Instant::now();
-            let now = t0.duration_since(self.start).as_millis() as u64 + 1;
+            // clock (see `cycles.rs`).
+            let t0 = self.clock.raw();
+            let now = self.clock.now_ms(t0);
             let executed = self.handle_messages(now);
             let mut rx = 0;
             // Cycles of a busy queue: from the previous busy queue's end
@@ -304,9 +307,8 @@ impl PmdThread {
                 };
                 if n > 0 {
                     if let Some(prev) = last_busy {
-                        let t = Instant::now();
-                        let c =
-                            (t.duration_since(mark).as_nanos() as f64 * self.cycles_per_ns) as u64;
+                        let t = self.clock.raw();
+                        let c = self.clock.cycles(mark, t);
                         PmdStats::bump(&self.rxqs[prev].cycles, c);
                         mark = t;
                     }
@@ -327,10 +329,10 @@ impl PmdThread {
             iter += 1;
             let s = &self.stats;
             PmdStats::bump(&s.iterations, 1);
-            let end = Instant::now();
-            let cycles = (end.duration_since(t0).as_nanos() as f64 * self.cycles_per_ns) as u64;
+            let end = self.clock.raw();
+            let cycles = self.clock.cycles(t0, end);
             if let Some(q) = last_busy {
-                let c = (end.duration_since(mark).as_nanos() as f64 * self.cycles_per_ns) as u64;
+                let c = self.clock.cycles(mark, end);
                 PmdStats::bump(&self.rxqs[q].cycles, c);
             }
             PmdStats::bump(&s.rx_packets, rx as u64);
@@ -355,6 +357,7 @@ impl PmdThread {
 
     fn housekeeping(&mut self, last_rank: &mut Instant) {
         self.fp.emc.sweep(64);
+        self.clock.resync();
         if last_rank.elapsed().as_millis() >= 1000 {
             self.fp.dpcls.rank();
             *last_rank = Instant::now();
