@@ -914,17 +914,9 @@ mod tests {
         from_local.eth_dst = [0xff; 6];
         b.translate(&from_local).unwrap();
 
-        let mut outer = dpif_netdev::key::FlowKey::ZERO;
-        outer.in_port = 3;
-        outer.eth_src = VTEP_MAC;
-        outer.eth_dst = LOCAL_MAC;
-        outer.eth_type = 0x0800;
-        outer.nw_src = u32::from(Ipv4Addr::new(172, 31, 0, 2));
-        outer.nw_dst = u32::from(Ipv4Addr::new(172, 31, 0, 1));
-        outer.nw_proto = 17;
+        let mut outer = underlay_udp_key(4789);
         outer.nw_ttl = 64;
         outer.tp_src = 50000;
-        outer.tp_dst = 4789;
         let t = b.translate(&outer).unwrap();
         assert_eq!(
             t.actions,
@@ -1133,6 +1125,21 @@ mod tests {
         assert_eq!(t.mask.0.tun_metadata, [0; 32]);
     }
 
+    /// The key of a UDP packet from the remote VTEP (172.31.0.2, behind
+    /// port 3) to the local endpoint, to UDP port `dst_port`.
+    fn underlay_udp_key(dst_port: u16) -> dpif_netdev::key::FlowKey {
+        let mut k = dpif_netdev::key::FlowKey::ZERO;
+        k.in_port = 3;
+        k.eth_src = VTEP_MAC;
+        k.eth_dst = LOCAL_MAC;
+        k.eth_type = 0x0800;
+        k.nw_src = u32::from(Ipv4Addr::new(172, 31, 0, 2));
+        k.nw_dst = u32::from(Ipv4Addr::new(172, 31, 0, 1));
+        k.nw_proto = 17;
+        k.tp_dst = dst_port;
+        k
+    }
+
     #[test]
     fn geneve_decap_carries_the_tlv_map_and_matches_tun_metadata() {
         let b = geneve_switch(
@@ -1140,15 +1147,7 @@ mod tests {
             false,
             "tun_metadata0=0x1234,actions=output:1\ntun_metadata0=0x1235,actions=drop",
         );
-        let mut outer = dpif_netdev::key::FlowKey::ZERO;
-        outer.in_port = 3;
-        outer.eth_src = VTEP_MAC;
-        outer.eth_dst = LOCAL_MAC;
-        outer.eth_type = 0x0800;
-        outer.nw_src = u32::from(Ipv4Addr::new(172, 31, 0, 2));
-        outer.nw_dst = u32::from(Ipv4Addr::new(172, 31, 0, 1));
-        outer.nw_proto = 17;
-        outer.tp_dst = 6081;
+        let outer = underlay_udp_key(6081);
         let t = b.translate(&outer).unwrap();
         let [DpAction::TnlPop(pop)] = &t.actions[..] else {
             panic!("{:?}", t.actions);
