@@ -213,32 +213,6 @@ type = "dpdk"
 devargs = "$phy_dev"
 $phy_extra
 TOML
-[[bridge]]
-name = "br-int"
-flows_file = "$flows"
-[[bridge.port]]
-name = "in"
-ofport = 1
-type = "dpdk"
-devargs = "$(in_dev 0 "$d")"
-$(rvs_in_extra "$d")
-[[bridge.port]]
-name = "vx0"
-ofport = 10
-type = "vxlan"
-remote_ip = "198.18.0.2"
-local_ip = "198.18.0.1"
-key = 5000
-[[bridge]]
-name = "rvsphy"
-internal = true
-flows = ["in_port=LOCAL,actions=output:2"]
-[[bridge.port]]
-name = "out"
-ofport = 2
-type = "dpdk"
-devargs = "$(out_dev 0 "$d")"
-TOML
         else
             echo "[[bridge]]"; echo "name = \"br0\""; echo "flows_file = \"$flows\""
             # Input ports first: rx queues go to the PMDs round-robin in
