@@ -72,3 +72,10 @@ def write(path, frames):
 def nth_ip(base, n):
     """BASE (4 bytes) + n, as 4 bytes."""
     return (int.from_bytes(base, "big") + n).to_bytes(4, "big")
+
+
+def write_udp_flows(path, n):
+    """Write N 64-byte UDP packets, each its own exact-match flow (source
+    10.1.0.0 + i, source port 1024 + i % 50000), as a pcap file."""
+    base = ip4("10.1.0.0")
+    return write(path, (udp4(src_ip=nth_ip(base, i), sport=1024 + i % 50000) for i in range(n)))
