@@ -167,12 +167,20 @@ pub fn execute<S: ActionSink + ?Sized>(actions: &[DpAction], pkt: Packet, sink: 
     run(actions, last_consumer(actions), pkt, sink)
 }
 
-/// Runs `actions` on every packet of `pkts`, in order.
-pub fn execute_batch<S: ActionSink + ?Sized>(
+/// Runs `actions` on every packet of `pkts`, in order. A lone `output`
+/// hands the whole run to [`ActionSink::output_run`], so the sink does its
+/// per-port work once (the fast path calls this once per run of packets
+/// of one megaflow).
+#[inline]
+pub fn execute_batch<S: ActionSink>(
     actions: &[DpAction],
     pkts: impl Iterator<Item = Packet>,
     sink: &mut S,
 ) {
+    if let [DpAction::Output(port)] = actions {
+        sink.output_run(*port, pkts);
+        return;
+    }
     let last = last_consumer(actions);
     for pkt in pkts {
         run(actions, last, pkt, sink);

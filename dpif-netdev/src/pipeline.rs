@@ -18,11 +18,10 @@
 //! Owned by one PMD thread (`&mut self`); see [`crate::emc`] and
 //! [`crate::dpcls`] for the megaflows it shares by `Arc`.
 
-use crate::actions::DpAction;
 use crate::dpcls::Dpcls;
 use crate::drop::DropReason;
 use crate::emc::{Emc, DEFAULT_ENTRIES, DEFAULT_INSERT_INV_PROB};
-use crate::execute::{execute, ActionSink};
+use crate::execute::{execute_batch, ActionSink};
 use crate::extract::extract;
 use crate::hash::emc_hash;
 use crate::key::{parse_err, FlowKey};
@@ -208,13 +207,7 @@ impl FastPath {
                 .by_ref()
                 .take(j - i)
                 .inspect(|p| bytes += p.len() as u64);
-            if let [DpAction::Output(port)] = flow.actions[..] {
-                sink.output_run(port, run);
-            } else {
-                for pkt in run {
-                    execute(&flow.actions, pkt, sink);
-                }
-            }
+            execute_batch(&flow.actions, run, sink);
             flow.stats.add((j - i) as u64, bytes, now, tcp);
             i = j;
         }
@@ -246,6 +239,7 @@ impl FastPath {
 mod tests {
     use super::*;
     use crate::actions::{DpAction, Masked, SetAction};
+    use crate::execute::execute;
     use crate::key::FlowMask;
     use crate::wire::build;
     use proptest::prelude::*;
