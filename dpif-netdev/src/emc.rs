@@ -36,6 +36,7 @@
 
 use crate::key::FlowKey;
 use crate::megaflow::Megaflow;
+use crate::packet::prefetch_lines;
 use std::sync::Arc;
 
 /// Default number of entries (OVS's EM_FLOW_HASH_ENTRIES).
@@ -125,20 +126,11 @@ impl Emc {
     }
 
     /// The live megaflow cached for exactly `key`, if any. `hash` must be
-    /// [`crate::hash::emc_hash`] of the key.
+    /// [`crate::hash::emc_hash`] of the key. The same as the fast path's
+    /// [`Emc::probe`] then [`Emc::lookup_at`].
     #[inline(always)]
     pub fn lookup(&self, key: &FlowKey, hash: u32) -> Option<&Arc<Megaflow>> {
-        let r = self.set(hash);
-        let base = r.start;
-        for (w, &h) in self.hashes[r].iter().enumerate() {
-            if h == hash {
-                let s = &self.slots[base + w];
-                if s.key == *key {
-                    return s.live_flow();
-                }
-            }
-        }
-        None
+        self.lookup_at(key, self.probe(hash)?)
     }
 
     /// The first entry whose hash is `hash`, if any: where
@@ -153,22 +145,15 @@ impl Emc {
             .map(|w| (base + w) as u32)
     }
 
-    /// Hints the CPU to start loading entry `idx` (from [`Emc::probe`]).
+    /// Hints the CPU to start loading entry `idx` (from [`Emc::probe`]):
+    /// all four lines, as the key compare reads them all.
     #[inline(always)]
     pub fn prefetch_entry(&self, idx: u32) {
-        #[cfg(target_arch = "x86_64")]
         if let Some(s) = self.slots.get(idx as usize) {
-            let p = s as *const Slot as *const i8;
-            // SAFETY: PREFETCHT0 is a hint: it never faults and has no
-            // architectural effect; SSE is part of the x86_64 baseline.
-            // The entry is four lines; the key compare reads them all.
-            unsafe {
-                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(p);
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(128));
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(192));
-            }
+            prefetch_lines(
+                (s as *const Slot).cast::<u8>(),
+                std::mem::size_of::<Slot>() / 64,
+            );
         }
     }
 

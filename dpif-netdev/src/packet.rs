@@ -447,18 +447,7 @@ impl PacketInner {
     /// architecture has no prefetch instruction.
     #[inline(always)]
     pub fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let p = self.buf().as_ptr().wrapping_add(self.head as usize);
-            // SAFETY: PREFETCHT0 is a hint: it never faults and has no
-            // architectural effect whatever the address; SSE is part of
-            // the x86_64 baseline.
-            unsafe {
-                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                    p as *const i8,
-                )
-            }
-        }
+        prefetch_lines(self.buf().as_ptr().wrapping_add(self.head as usize), 1);
     }
 
     /// The L3 header and everything after it, if known.
@@ -476,6 +465,27 @@ impl PacketInner {
             .then(|| self.data().get(o as usize..))
             .flatten()
     }
+}
+
+/// Hints the CPU to start loading `lines` cache lines from `p` into L1.
+/// Never reads or faults, whatever `p` is; a no-op where the architecture
+/// has no prefetch instruction. (The one prefetch primitive of the crate,
+/// so its `unsafe` stays in this buffer module.)
+#[inline(always)]
+pub fn prefetch_lines(p: *const u8, lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for l in 0..lines {
+        // SAFETY: PREFETCHT0 is a hint: it never faults and has no
+        // architectural effect whatever the address; SSE is part of the
+        // x86_64 baseline. The address is only formed, not dereferenced.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                p.wrapping_add(l * 64) as *const i8,
+            )
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, lines);
 }
 
 fn shift_ofs(md: &mut PacketMeta, by: i32) {
