@@ -1109,6 +1109,20 @@ struct TxPort {
     overflow: Vec<Packet>,
 }
 
+impl TxPort {
+    /// Queues `pkt` behind everything already waiting for the port.
+    #[inline(always)]
+    fn queue(&mut self, pkt: Packet) {
+        if self.overflow.is_empty() {
+            if let Err(pkt) = self.batch.push(pkt) {
+                self.overflow.push(pkt);
+            }
+        } else {
+            self.overflow.push(pkt);
+        }
+    }
+}
+
 /// An [`ActionSink`] that collects one PMD's outputs into a [`PacketBatch`]
 /// per port, and recirculated, userspace and dropped packets into vectors
 /// for the caller to take.
@@ -1225,27 +1239,14 @@ impl ActionSink for TxBatches {
         let mut count = 0u64;
         for pkt in pkts {
             count += 1;
-            if p.overflow.is_empty() {
-                if let Err(pkt) = p.batch.push(pkt) {
-                    p.overflow.push(pkt);
-                }
-            } else {
-                p.overflow.push(pkt);
-            }
+            p.queue(pkt);
         }
         self.stats.output += count;
     }
 
     fn output(&mut self, port: u32, pkt: Packet) {
         self.stats.output += 1;
-        let p = self.port_mut(port);
-        if p.overflow.is_empty() {
-            if let Err(pkt) = p.batch.push(pkt) {
-                p.overflow.push(pkt);
-            }
-        } else {
-            p.overflow.push(pkt);
-        }
+        self.port_mut(port).queue(pkt);
     }
 
     fn recirculate(&mut self, pkt: Packet) {
