@@ -34,6 +34,7 @@ pub struct CycleClock {
     start: Instant,
     base_raw: u64,
     base_ms: u64,
+    raw_per_us: u64,
 }
 
 impl CycleClock {
@@ -44,7 +45,10 @@ impl CycleClock {
         let clock = quanta::Clock::new();
         // quanta's raw readings are nanoseconds exactly when it fell back
         // to the OS clock: then a raw delta converts to itself.
-        let tsc = clock.delta_as_nanos(0, 1_000_000_000) != 1_000_000_000;
+        let ns_per_gtick = clock.delta_as_nanos(0, 1_000_000_000);
+        let tsc = ns_per_gtick != 1_000_000_000;
+        // Raw units per microsecond: 1e9 raw units took `ns_per_gtick` ns.
+        let raw_per_us = (1_000_000_000_000u64 / ns_per_gtick.max(1)).max(1);
         let mut c = CycleClock {
             clock,
             tsc,
@@ -52,6 +56,7 @@ impl CycleClock {
             start,
             base_raw: 0,
             base_ms: 0,
+            raw_per_us,
         };
         c.resync();
         c
@@ -73,6 +78,13 @@ impl CycleClock {
         } else {
             (d as f64 * self.cycles_per_ns) as u64
         }
+    }
+
+    /// Raw units in a microsecond (at least 1), to turn a delay into a
+    /// raw deadline.
+    #[inline(always)]
+    pub fn raw_per_us(&self) -> u64 {
+        self.raw_per_us
     }
 
     /// The datapath's millisecond clock (never 0) at raw reading `raw`.
@@ -118,5 +130,9 @@ mod tests {
         assert!(c.now_ms(c.raw()) >= os);
         // A reading from before the anchor does not underflow.
         assert!(c.now_ms(r0) >= os);
+        // 50 ms of raw units, converted with raw_per_us, is about 50 ms
+        // (sleep overshoots; never undershoots by much).
+        let us = (r1 - r0) / c.raw_per_us();
+        assert!((45_000..5_000_000).contains(&us), "{us} us");
     }
 }

@@ -290,15 +290,7 @@ impl Datapath {
                 if p.finite {
                     finite_total += 1;
                 }
-                queues.push(AssignedRxq {
-                    odp: p.odp,
-                    name: p.name.clone(),
-                    qid,
-                    queue: q,
-                    finite: p.finite,
-                    cycles: Arc::new(AtomicU64::new(0)),
-                    exhausted_seen: false,
-                });
+                queues.push(AssignedRxq::new(p.odp, &p.name, qid, q, p.finite));
             }
         }
         let (assigned, rxq_table) = crate::rxqs::initial(queues, n_pmds);
@@ -471,15 +463,7 @@ impl Datapath {
             .rxqs
             .into_iter()
             .enumerate()
-            .map(|(qid, q)| AssignedRxq {
-                odp: p.odp,
-                name: p.name.clone(),
-                qid,
-                queue: q,
-                finite: p.finite,
-                cycles: Arc::new(AtomicU64::new(0)),
-                exhausted_seen: false,
-            })
+            .map(|(qid, q)| AssignedRxq::new(p.odp, &p.name, qid, q, p.finite))
             .collect();
         if p.finite {
             self.finite_total

@@ -129,6 +129,25 @@ pub struct AssignedRxq {
     pub cycles: Arc<AtomicU64>,
     /// Whether this queue's end has been counted in `finite_done`.
     pub exhausted_seen: bool,
+    /// Raw clock reading before which the PMD skips this queue (set after
+    /// an empty poll of a queue with an idle poll interval; 0: poll).
+    pub next_poll: u64,
+}
+
+impl AssignedRxq {
+    /// Queue `qid` of datapath port `odp` (named `name`), not yet polled.
+    pub fn new(odp: u32, name: &str, qid: usize, queue: Box<dyn RxQueue>, finite: bool) -> Self {
+        AssignedRxq {
+            odp,
+            name: name.to_owned(),
+            qid,
+            queue,
+            finite,
+            cycles: Arc::new(AtomicU64::new(0)),
+            exhausted_seen: false,
+            next_poll: 0,
+        }
+    }
 }
 
 /// The transmit side of a datapath port.
@@ -298,8 +317,23 @@ impl PmdThread {
             let mut last_busy: Option<usize> = None;
             for q in 0..self.rxqs.len() {
                 let n = {
-                    let AssignedRxq { queue, odp, .. } = &mut self.rxqs[q];
+                    let AssignedRxq {
+                        queue,
+                        odp,
+                        next_poll,
+                        ..
+                    } = &mut self.rxqs[q];
+                    if *next_poll > t0 {
+                        // Backing off an idle syscall-backed queue.
+                        continue;
+                    }
                     let n = queue.rx_burst(&mut batch, &mut self.sink.pool);
+                    if n == 0 {
+                        let us = queue.idle_poll_interval_us();
+                        if us > 0 {
+                            *next_poll = t0 + us as u64 * self.clock.raw_per_us();
+                        }
+                    }
                     for p in batch.packets_mut() {
                         p.md.in_port = *odp;
                     }

@@ -123,6 +123,13 @@ pub fn open_tap(
     ))
 }
 
+/// How long an idle tap may go unpolled (see
+/// [`RxQueue::idle_poll_interval_us`]): a `read` that finds nothing costs
+/// ~150 ns of a PMD's time, so polling an idle tap every 20 us costs a
+/// busy PMD under 1%, and a frame from the host waits at most 20 us more.
+/// Frames injected by the slow path wait the same.
+const TAP_IDLE_POLL_US: u32 = 20;
+
 struct TapRx {
     file: Arc<File>,
     stats: Arc<PortStats>,
@@ -134,6 +141,10 @@ struct TapRx {
 }
 
 impl RxQueue for TapRx {
+    fn idle_poll_interval_us(&self) -> u32 {
+        TAP_IDLE_POLL_US
+    }
+
     fn rx_burst(&mut self, batch: &mut PacketBatch, pool: &mut PacketPool) -> usize {
         let room = MAX_BURST.saturating_sub(batch.len());
         let (mut got, mut bytes, mut dropped) = (0usize, 0u64, 0u64);
