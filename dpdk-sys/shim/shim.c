@@ -28,35 +28,14 @@ uint64_t rvs_rss_hf_default(void)
 }
 
 uint16_t rvs_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
-		      uint16_t n, struct rvs_mbuf_view *views)
+		      uint16_t n)
 {
-	uint16_t got = rte_eth_rx_burst(port, queue, pkts, n);
-	for (uint16_t i = 0; i < got; i++) {
-		struct rte_mbuf *m = pkts[i];
-		struct rvs_mbuf_view *v = &views[i];
-		v->buf_addr = m->buf_addr;
-		v->buf_len = m->buf_len;
-		v->data_off = m->data_off;
-		v->data_len = m->data_len;
-		v->rss_valid = (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) != 0;
-		v->rss_hash = m->hash.rss;
-		v->chained = m->nb_segs > 1 || m->next != NULL;
-		v->shared = rte_mbuf_refcnt_read(m) != 1 || RTE_MBUF_CLONED(m);
-	}
-	return got;
+	return rte_eth_rx_burst(port, queue, pkts, n);
 }
 
 uint16_t rvs_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
-		      const uint16_t *data_off, const uint16_t *len, uint16_t n)
+		      uint16_t n)
 {
-	for (uint16_t i = 0; i < n; i++) {
-		struct rte_mbuf *m = pkts[i];
-		m->data_off = data_off[i];
-		m->data_len = len[i];
-		m->pkt_len = len[i];
-		/* Receive-side offload flags mean nothing on transmit. */
-		m->ol_flags = 0;
-	}
 	return rte_eth_tx_burst(port, queue, pkts, n);
 }
 

@@ -609,6 +609,7 @@ impl PacketPool {
         }
     }
 
+    #[inline(always)]
     fn keep_shell(&mut self, inner: Box<PacketInner>) {
         if self.shells.len() < self.max_free {
             self.shells.push(inner);
@@ -625,7 +626,12 @@ impl PacketPool {
         debug_assert!(head as u64 + len as u64 <= buf.cap as u64);
         match self.shells.pop() {
             Some(mut inner) => {
-                inner.storage = Storage::Foreign(buf);
+                // A shell's storage is an empty heap slice, which owns no
+                // memory: forgetting it instead of dropping it leaks
+                // nothing and skips the drop's checks on the fast path.
+                let old = std::mem::replace(&mut inner.storage, Storage::Foreign(buf));
+                debug_assert!(matches!(&old, Storage::Heap(b) if b.is_empty()));
+                std::mem::forget(old);
                 inner.head = head;
                 inner.len = len;
                 inner.md = PacketMeta::NEW;

@@ -1,13 +1,14 @@
 //! An mbuf as a [`Packet`] without copying, and back.
 //!
-//! A received single-segment mbuf becomes a packet with foreign storage:
+//! A received mbuf's header is read once ([`RxView`]: first cache line
+//! only). A single-segment one becomes a packet with foreign storage:
 //! the buffer is the mbuf's data room (`buf_addr`, `buf_len`), the frame
 //! starts at `data_off` and is `data_len` long, and dropping the packet
 //! frees the mbuf ([`release_mbuf`]). Pushing a VLAN tag or tunnel header
 //! moves the frame start into the headroom exactly as `rte_pktmbuf_prepend`
 //! would. For transmit, [`into_mbuf`] takes the packet apart again and
-//! gives the mbuf with the frame's offset and length, which the shim
-//! writes back into the mbuf before `rte_eth_tx_burst`.
+//! gives the mbuf with the frame's offset and length, which
+//! [`set_tx_frame`] writes back into the mbuf before `rte_eth_tx_burst`.
 //!
 //! What is not zero-copy: a chained (multi-segment) mbuf is dropped (rvs
 //! configures no scatter, so a device produces none for frames within its
@@ -20,7 +21,7 @@
 //! holding one may move between threads as any packet does.
 
 use super::mempool::Mempool;
-use dpdk_sys::{rte_mbuf, rvs_mbuf_view};
+use dpdk_sys::rte_mbuf;
 use dpif_netdev::packet::{ForeignBuf, Packet, PacketPool};
 use std::ptr::NonNull;
 
@@ -34,19 +35,71 @@ pub unsafe fn release_mbuf(token: usize) {
     unsafe { dpdk_sys::rvs_pktmbuf_free(token as *mut rte_mbuf) }
 }
 
+/// What rx needs of a received mbuf, all from the first cache line of its
+/// header (DPDK keeps the receive fields there; `next` is in the second,
+/// and a single-segment mbuf's `next` is NULL by DPDK's rules, so
+/// `nb_segs` alone tells a chain).
+#[derive(Clone, Copy)]
+pub struct RxView {
+    /// Start of the data room (headroom included).
+    pub buf_addr: *mut u8,
+    /// Size of the data room.
+    pub buf_len: u32,
+    /// Frame start within the data room.
+    pub data_off: u16,
+    /// Frame length in this segment.
+    pub data_len: u16,
+    /// The device's RSS hash, when it gave one.
+    pub rss: Option<u32>,
+    /// More than one segment.
+    pub chained: bool,
+    /// Refcount above 1, or an indirect / external buffer: others may
+    /// read the bytes, so the packet must not write them in place.
+    pub shared: bool,
+}
+
+/// Reads `m`'s receive fields.
+///
+/// # Safety
+/// `m` must be a valid mbuf that the caller owns (just received).
+#[inline(always)]
+pub unsafe fn rx_view(m: *const rte_mbuf) -> RxView {
+    // SAFETY: the caller's contract: m points at a live mbuf header that
+    // nobody else writes. `hash` is a union of 32-bit views of one word;
+    // `rss` is the one DPDK fills when RX_RSS_HASH is set, and any bit
+    // pattern is a valid u32 either way.
+    unsafe {
+        let h = &*m;
+        let flags = h.ol_flags;
+        RxView {
+            buf_addr: h.buf_addr as *mut u8,
+            buf_len: h.buf_len as u32,
+            data_off: h.data_off,
+            data_len: h.data_len,
+            rss: (flags & dpdk_sys::RTE_MBUF_F_RX_RSS_HASH as u64 != 0)
+                .then_some(h.__bindgen_anon_2.hash.rss),
+            chained: h.nb_segs > 1,
+            shared: h.refcnt != 1
+                || flags
+                    & (dpdk_sys::RTE_MBUF_F_INDIRECT as u64 | dpdk_sys::RTE_MBUF_F_EXTERNAL as u64)
+                    != 0,
+        }
+    }
+}
+
 /// The packet over a received mbuf (its box from `pool`'s shells); `None`
-/// when its view holds no buffer.
+/// when its header holds no buffer.
 ///
 /// # Safety
 /// `m` must be a valid, single-segment, unshared mbuf that the caller
-/// owns and hands over, and `v` its view from `rvs_rx_burst`.
-#[inline]
+/// owns and hands over, and `v` its [`rx_view`].
+#[inline(always)]
 pub unsafe fn packet_from_mbuf(
     pool: &mut PacketPool,
     m: *mut rte_mbuf,
-    v: &rvs_mbuf_view,
+    v: &RxView,
 ) -> Option<Packet> {
-    let ptr = NonNull::new(v.buf_addr as *mut u8)?;
+    let ptr = NonNull::new(v.buf_addr)?;
     let buf = ForeignBuf {
         ptr,
         cap: v.buf_len,
@@ -57,6 +110,36 @@ pub unsafe fn packet_from_mbuf(
     // caller (this function's contract); DPDK guarantees data_off +
     // data_len <= buf_len for a valid mbuf.
     Some(unsafe { pool.wrap_foreign(buf, v.data_off as u32, v.data_len as u32) })
+}
+
+/// Sets `m`'s frame to `data_off`, `len` (one segment) and clears its
+/// offload flags (receive-side flags mean nothing on transmit), for
+/// `rte_eth_tx_burst`.
+///
+/// # Safety
+/// `m` must be a valid, single-segment mbuf that the caller owns, with
+/// `data_off + len` within its data room.
+#[inline(always)]
+pub unsafe fn set_tx_frame(m: NonNull<rte_mbuf>, data_off: u16, len: u16) {
+    // SAFETY: the caller's contract: ours alone, so plain writes to its
+    // header are what rte_pktmbuf_* would do.
+    unsafe {
+        let h = &mut *m.as_ptr();
+        h.data_off = data_off;
+        h.data_len = len;
+        h.pkt_len = len as u32;
+        h.ol_flags = 0;
+    }
+}
+
+/// The frame length of `m` (its `data_len`).
+///
+/// # Safety
+/// `m` must be a valid mbuf that the caller owns.
+#[inline]
+pub unsafe fn frame_len(m: *const rte_mbuf) -> u16 {
+    // SAFETY: the caller's contract.
+    unsafe { (*m).data_len }
 }
 
 /// Whether `pkt` is an mbuf made by [`packet_from_mbuf`] (compared by

@@ -22,10 +22,10 @@
 //! transmit side are gone, i.e. after every PMD has let go of the port.
 
 use super::ethdev::{DeviceSetup, DeviceStats, EthDev, LinkState};
-use super::mbuf::{into_mbuf, mbuf_from_frame, packet_from_mbuf};
+use super::mbuf::{frame_len, into_mbuf, mbuf_from_frame, packet_from_mbuf, rx_view, set_tx_frame};
 use super::DpdkError;
 use crate::port::{PortStats, RxQueue, TxPort};
-use dpdk_sys::{rte_mbuf, rvs_mbuf_view};
+use dpdk_sys::rte_mbuf;
 use dpif_netdev::packet::{PacketBatch, PacketPool, MAX_BURST};
 use std::sync::{Arc, Mutex};
 
@@ -92,7 +92,6 @@ pub fn open_dpdk(
                 dev: dev.clone(),
                 qid: q,
                 mbufs: [std::ptr::null_mut(); MAX_BURST],
-                views: [rvs_mbuf_view::default(); MAX_BURST],
                 stats: stats.clone(),
             }) as Box<dyn RxQueue>
         })
@@ -101,8 +100,6 @@ pub fn open_dpdk(
         .map(|_| {
             Mutex::new(TxScratch {
                 mbufs: [std::ptr::null_mut(); MAX_BURST],
-                offs: [0; MAX_BURST],
-                lens: [0; MAX_BURST],
             })
         })
         .collect();
@@ -114,7 +111,6 @@ pub struct DpdkRxq {
     dev: Arc<EthDev>,
     qid: u16,
     mbufs: [*mut rte_mbuf; MAX_BURST],
-    views: [rvs_mbuf_view; MAX_BURST],
     stats: Arc<PortStats>,
 }
 
@@ -130,27 +126,28 @@ impl RxQueue for DpdkRxq {
         if room == 0 {
             return 0;
         }
-        // SAFETY: a started device and queue owned by this thread; both
-        // arrays have room for `room` <= MAX_BURST entries.
+        // SAFETY: a started device and queue owned by this thread; the
+        // array has room for `room` <= MAX_BURST entries.
         let n = unsafe {
             dpdk_sys::rvs_rx_burst(
                 self.dev.port_id(),
                 self.qid,
                 self.mbufs.as_mut_ptr(),
                 room as u16,
-                self.views.as_mut_ptr(),
             )
         } as usize;
         let (mut got, mut bytes, mut dropped) = (0usize, 0u64, 0u64);
-        for (&m, v) in self.mbufs[..n].iter().zip(&self.views[..n]) {
-            let pkt = if v.chained != 0 {
+        for &m in &self.mbufs[..n] {
+            // SAFETY: m was just handed to us by rx_burst.
+            let v = unsafe { rx_view(m) };
+            let pkt = if v.chained {
                 None
-            } else if v.shared != 0 {
+            } else if v.shared {
                 // Not ours alone: copy, then let go of the mbuf.
                 // SAFETY: the view describes m's live data room.
                 let frame = unsafe {
                     std::slice::from_raw_parts(
-                        (v.buf_addr as *const u8).add(v.data_off as usize),
+                        v.buf_addr.add(v.data_off as usize),
                         v.data_len as usize,
                     )
                 };
@@ -160,13 +157,13 @@ impl RxQueue for DpdkRxq {
                 p
             } else {
                 // SAFETY: a single-segment, unshared mbuf just received
-                // and handed over; its view came with it.
-                unsafe { packet_from_mbuf(pool, m, v) }
+                // and handed over; its view came from it.
+                unsafe { packet_from_mbuf(pool, m, &v) }
             };
             match pkt {
                 Some(mut p) => {
-                    if v.rss_valid != 0 {
-                        p.md.rss_hash = v.rss_hash;
+                    if let Some(h) = v.rss {
+                        p.md.rss_hash = h;
                         p.md.rss_valid = true;
                     }
                     bytes += p.len() as u64;
@@ -175,7 +172,7 @@ impl RxQueue for DpdkRxq {
                     got += 1;
                 }
                 None => {
-                    if v.chained != 0 {
+                    if v.chained {
                         // SAFETY: ours; frees the whole chain.
                         unsafe { dpdk_sys::rvs_pktmbuf_free(m) };
                     }
@@ -196,8 +193,6 @@ impl RxQueue for DpdkRxq {
 
 struct TxScratch {
     mbufs: [*mut rte_mbuf; MAX_BURST],
-    offs: [u16; MAX_BURST],
-    lens: [u16; MAX_BURST],
 }
 
 // SAFETY: the pointers are filled and handed to the device (or freed)
@@ -238,9 +233,10 @@ impl TxPort for DpdkTx {
             // A batch holds at most MAX_BURST packets, so k stays in range.
             match m {
                 Some((m, off, len)) if k < MAX_BURST => {
+                    // SAFETY: ours (into_mbuf / mbuf_from_frame), one
+                    // segment, off + len within its data room.
+                    unsafe { set_tx_frame(m, off, len) };
                     s.mbufs[k] = m.as_ptr();
-                    s.offs[k] = off;
-                    s.lens[k] = len;
                     bytes += len as u64;
                     k += 1;
                 }
@@ -259,24 +255,20 @@ impl TxPort for DpdkTx {
             return;
         }
         // SAFETY: a started device; queue q is used only under its lock;
-        // the arrays hold k valid mbufs we own with their frame bounds.
+        // the array holds k valid mbufs we own, their frames set.
         let sent = unsafe {
-            dpdk_sys::rvs_tx_burst(
-                self.dev.port_id(),
-                q as u16,
-                s.mbufs.as_mut_ptr(),
-                s.offs.as_ptr(),
-                s.lens.as_ptr(),
-                k as u16,
-            )
+            dpdk_sys::rvs_tx_burst(self.dev.port_id(), q as u16, s.mbufs.as_mut_ptr(), k as u16)
         } as usize;
         if sent < k {
-            // SAFETY: the device did not take these; they are still ours.
+            for &m in &s.mbufs[sent..k] {
+                // SAFETY: the device did not take these; still ours.
+                bytes -= unsafe { frame_len(m) } as u64;
+            }
+            // SAFETY: as above.
             unsafe {
                 dpdk_sys::rvs_pktmbuf_free_n(s.mbufs.as_mut_ptr().add(sent), (k - sent) as u32)
             };
             dropped += (k - sent) as u64;
-            bytes -= s.lens[sent..k].iter().map(|&l| l as u64).sum::<u64>();
         }
         PortStats::add(&self.stats.tx_packets, sent as u64);
         PortStats::add(&self.stats.tx_bytes, bytes);
