@@ -76,7 +76,7 @@ pub unsafe fn rx_view(m: *const rte_mbuf) -> RxView {
             buf_len: h.buf_len as u32,
             data_off: h.data_off,
             data_len: h.data_len,
-            rss: (flags & dpdk_sys::RTE_MBUF_F_RX_RSS_HASH != 0)
+            rss: (flags & dpdk_sys::RTE_MBUF_F_RX_RSS_HASH as u64 != 0)
                 .then_some(h.__bindgen_anon_2.hash.rss),
             chained: h.nb_segs > 1,
             shared: h.refcnt != 1
