@@ -125,7 +125,7 @@ impl FastPath {
         let mut todo = 0u32;
         let mut cand = [0u32; MAX_BURST];
         let emc = &self.emc;
-        for (i, pkt) in batch.packets().iter().enumerate() {
+        for (i, pkt) in batch.packets_mut().iter_mut().enumerate() {
             let key = &self.keys[i];
             if key.parse_err != 0 {
                 if key.parse_err & parse_err::L2_TRUNCATED != 0 {
@@ -136,6 +136,14 @@ impl FastPath {
             }
             let h = emc_hash(key, &pkt.md);
             self.hashes[i] = h;
+            // Kept as the packet's flow hash when the port gave none (as
+            // OVS keeps the hash it computed for its EMC in the packet):
+            // tunnel encapsulation takes its UDP source port from it
+            // instead of parsing the inner headers again.
+            if !pkt.md.rss_valid {
+                pkt.md.rss_hash = h;
+                pkt.md.rss_valid = true;
+            }
             match emc.probe(h) {
                 Some(idx) => {
                     cand[i] = idx;
