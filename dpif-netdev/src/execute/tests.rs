@@ -2049,7 +2049,7 @@ fn execute_batch_matches_execute_per_packet() {
     ];
     // Every fifth packet has no headroom left: pushes must drop it.
     let packet = |i: usize| {
-        let mut p = v4(if i % 2 == 0 { UDP } else { TCP }).packet();
+        let mut p = v4(if i.is_multiple_of(2) { UDP } else { TCP }).packet();
         if i % 5 == 4 {
             // The same frame at the very start of its buffer.
             let (room, len, md) = (p.headroom(), p.len(), p.md);
