@@ -66,6 +66,9 @@ pub fn pmd_stats_text(stats: &[(Option<usize>, PmdStatsSnapshot)]) -> String {
             ratio(passes, p.rx_packets)
         );
         let _ = writeln!(s, "  emc hits: {}", p.emc_hits);
+        if p.emc_skipped > 0 {
+            let _ = writeln!(s, "  emc lookups skipped (emc_auto): {}", p.emc_skipped);
+        }
         let _ = writeln!(s, "  megaflow hits: {}", p.megaflow_hits);
         let _ = writeln!(
             s,
@@ -119,6 +122,7 @@ fn pmd_stats_json(stats: &[(Option<usize>, PmdStatsSnapshot)]) -> String {
                 "rx_packets": p.rx_packets,
                 "recirc_packets": p.recirc_packets,
                 "emc_hits": p.emc_hits,
+                "emc_skipped": p.emc_skipped,
                 "megaflow_hits": p.megaflow_hits,
                 "upcalls": p.upcalls.saturating_sub(p.upcalls_failed),
                 "failed_upcalls": p.upcalls_failed,

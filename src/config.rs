@@ -12,6 +12,7 @@
 //! [pmd]
 //! cores = [1]                   # one PMD thread per core
 //! emc_insert_inv_prob = 100     # 0 = never insert into the EMC
+//! emc_auto = true               # skip EMC lookups while they cost more than they save
 //! handler_threads = 1
 //! max_idle_ms = 10000
 //! revalidate_interval_ms = 500
@@ -163,6 +164,11 @@ pub struct PmdConfig {
     /// probability 1/N; 0 never inserts (OVS's `emc-insert-inv-prob`,
     /// default 100).
     pub emc_insert_inv_prob: u32,
+    /// Whether each PMD times its bursts with and without EMC lookups now
+    /// and then and skips the lookups while they cost more than they save
+    /// (default true; false: always look up, as OVS does). See
+    /// `pmd::emc_auto`.
+    pub emc_auto: bool,
     /// Upcall handler threads (default 1, at least 1).
     pub handler_threads: usize,
     /// Idle megaflows expire after this many milliseconds (OVS's
@@ -187,6 +193,7 @@ impl Default for PmdConfig {
         PmdConfig {
             cores: vec![0],
             emc_insert_inv_prob: 100,
+            emc_auto: true,
             handler_threads: 1,
             max_idle_ms: 10_000,
             revalidate_interval_ms: 500,
@@ -534,6 +541,7 @@ struct RawControl {
 struct RawPmd {
     cores: Option<Vec<i64>>,
     emc_insert_inv_prob: Option<i64>,
+    emc_auto: Option<bool>,
     handler_threads: Option<i64>,
     max_idle_ms: Option<i64>,
     revalidate_interval_ms: Option<i64>,
@@ -596,7 +604,7 @@ fn expected(path: &str) -> Option<&'static str> {
         "dpdk.eal_args" => "a list of arguments (strings)",
         "dpdk.eal_args[]" => "an argument (string)",
         "pmd.rxq_assign" => "\"roundrobin\", \"cycles\" or \"group\"",
-        "pmd.pmd_auto_lb" => "true or false",
+        "pmd.pmd_auto_lb" | "pmd.emc_auto" => "true or false",
         "bridge[].port[].devargs" => "a device (string)",
         "bridge[].port[].n_rxq"
         | "bridge[].port[].n_txq"
@@ -956,6 +964,7 @@ impl Validator<'_> {
                 u32::MAX.into(),
                 d.emc_insert_inv_prob,
             )?,
+            emc_auto: raw.emc_auto.unwrap_or(d.emc_auto),
             handler_threads: self.int(
                 "pmd.handler_threads",
                 raw.handler_threads,
@@ -1972,6 +1981,16 @@ tx_pcap = "/abs/out.pcap"
         assert_eq!(
             err("[pmd]\ncores = [2, 4, 2]"),
             "pmd.cores[2]: core 2 listed twice"
+        );
+    }
+
+    #[test]
+    fn emc_auto_is_a_bool_on_by_default() {
+        assert!(ok("").pmd.emc_auto);
+        assert!(!ok("[pmd]\nemc_auto = false").pmd.emc_auto);
+        assert_eq!(
+            err("[pmd]\nemc_auto = 1"),
+            "pmd.emc_auto: expected true or false"
         );
     }
 

@@ -389,6 +389,7 @@ pub fn run(config_path: &Path, exit_on_eof: bool) -> Result<(), RunError> {
     let dpcfg = DatapathConfig {
         cores: cfg.pmd.cores.clone(),
         emc_insert_inv_prob: cfg.pmd.emc_insert_inv_prob,
+        emc_auto: cfg.pmd.emc_auto,
         handler_threads: cfg.pmd.handler_threads,
         max_idle_ms: cfg.pmd.max_idle_ms,
         revalidate_interval_ms: cfg.pmd.revalidate_interval_ms,

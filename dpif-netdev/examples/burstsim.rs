@@ -3,12 +3,13 @@
 //! instructions and simulated cache misses per packet, which the 2-vCPU
 //! VM's wall clock (2x drift between minutes) cannot.
 //!
-//! `burstsim PACKETS FLOWS [IN_FLIGHT]`: IN_FLIGHT (default 4096, a NIC
+//! `burstsim PACKETS FLOWS [IN_FLIGHT [EMC_LOOKUPS]]`: IN_FLIGHT (default 4096, a NIC
 //! ring's worth) 64-byte UDP packets of FLOWS flows (source ports) circulate
 //! through a FIFO, 32 at a time: fresh metadata as a port's receive gives
 //! it, then the fast path (one megaflow `in_port=1` → output, the EMC at
 //! OVS's default insertion probability), then back to the FIFO's tail, as
-//! the in-memory whole-switch bench does. Prints packets processed and the
+//! the in-memory whole-switch bench does. EMC_LOOKUPS 0 turns EMC lookups
+//! off (`FastPath::set_emc_lookups`), as `emc_auto` does. Prints packets processed and the
 //! counters; divide callgrind's totals by the packet count.
 
 use dpif_netdev::actions::DpAction;
@@ -66,6 +67,7 @@ fn main() {
         .collect();
 
     let mut fp = FastPath::new(8192, 100, 1);
+    fp.set_emc_lookups(arg(4, 1) != 0);
     let mut probe = Packet::from_bytes(&frame(0));
     probe.md.in_port = 1;
     let mut key = FlowKey::ZERO;

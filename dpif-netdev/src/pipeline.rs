@@ -51,6 +51,9 @@ pub struct FastPathStats {
     pub runts: u64,
     /// Packets processed whose headers stopped parsing early.
     pub malformed: u64,
+    /// Packets whose EMC lookup was skipped ([`FastPath::set_emc_lookups`]
+    /// off); they went straight to the classifier.
+    pub emc_skipped: u64,
 }
 
 /// The fast path of one PMD: its EMC, its classifier and scratch space.
@@ -63,6 +66,9 @@ pub struct FastPath {
     pub stats: FastPathStats,
     keys: [FlowKey; MAX_BURST],
     hashes: [u32; MAX_BURST],
+    /// Whether bursts look packets up in the EMC (insertion goes on
+    /// either way, so the cache stays warm for when lookups resume).
+    emc_lookups: bool,
 }
 
 impl Default for FastPath {
@@ -81,7 +87,21 @@ impl FastPath {
             stats: FastPathStats::default(),
             keys: [FlowKey::ZERO; MAX_BURST],
             hashes: [0; MAX_BURST],
+            emc_lookups: true,
         }
+    }
+
+    /// Turns EMC lookups on or off (on by default). Off, every packet goes
+    /// straight to the classifier, and classifier hits are still inserted
+    /// into the EMC as usual. For a PMD that finds its EMC costs more than
+    /// it saves (many flows, one cheap subtable); see `pmd`'s `emc_auto`.
+    pub fn set_emc_lookups(&mut self, on: bool) {
+        self.emc_lookups = on;
+    }
+
+    /// Whether EMC lookups are on.
+    pub fn emc_lookups(&self) -> bool {
+        self.emc_lookups
     }
 
     /// Processes one burst, emptying `batch`. Hits are executed into
@@ -125,6 +145,7 @@ impl FastPath {
         let mut todo = 0u32;
         let mut cand = [0u32; MAX_BURST];
         let emc = &self.emc;
+        let lookups = self.emc_lookups;
         for (i, pkt) in batch.packets_mut().iter_mut().enumerate() {
             let key = &self.keys[i];
             if key.parse_err != 0 {
@@ -144,7 +165,7 @@ impl FastPath {
                 pkt.md.rss_hash = h;
                 pkt.md.rss_valid = true;
             }
-            match emc.probe(h) {
+            match lookups.then(|| emc.probe(h)).flatten() {
                 Some(idx) => {
                     cand[i] = idx;
                     emc.prefetch_entry(idx);
@@ -152,6 +173,11 @@ impl FastPath {
                 None => todo |= 1 << i,
             }
         }
+        let skipped = if lookups {
+            0
+        } else {
+            (todo & !runts).count_ones() as u64
+        };
 
         // Stage 2: EMC, for the packets with a candidate entry.
         let mut flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
@@ -240,6 +266,7 @@ impl FastPath {
         s.misses += missed.count_ones() as u64;
         s.runts += runts.count_ones() as u64;
         s.malformed += malformed;
+        s.emc_skipped += skipped;
     }
 }
 
@@ -308,6 +335,34 @@ mod tests {
             vec![DpAction::Output(out)],
             out as u128,
         ))
+    }
+
+    #[test]
+    fn emc_lookups_off_sends_every_packet_to_the_classifier_and_still_inserts() {
+        let mut fp = FastPath::new(1024, 1, 1);
+        fp.dpcls.insert(dst_flow(0x0a00_0002, 2)).unwrap();
+        let frames: Vec<Vec<u8>> = (0..4).map(|i| udp([10, 0, 0, 2], i)).collect();
+        let mut sink = Collect::default();
+        // Warm: the EMC learns the four flows (insertion always).
+        fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| {});
+        fp.process(&mut batch_of(&frames), 2, &mut sink, |_, _| {});
+        assert_eq!(fp.stats.emc_hits, 4);
+        fp.set_emc_lookups(false);
+        assert!(!fp.emc_lookups());
+        let mut runt = frames.clone();
+        runt.push(vec![0xff; 10]);
+        fp.process(&mut batch_of(&runt), 3, &mut sink, |_, _| panic!("no miss"));
+        let s = fp.stats;
+        assert_eq!(
+            (s.emc_hits, s.megaflow_hits, s.emc_skipped, s.runts),
+            (4, 8, 4, 1)
+        );
+        assert_eq!(s.emc_hits + s.megaflow_hits + s.misses + s.runts, s.packets);
+        fp.set_emc_lookups(true);
+        fp.process(&mut batch_of(&frames), 4, &mut sink, |_, _| {});
+        assert_eq!((fp.stats.emc_hits, fp.stats.emc_skipped), (8, 4));
+        assert_eq!(sink.out.len(), 16);
+        assert!(sink.out.iter().all(|(port, _)| *port == 2));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct DatapathConfig {
     pub emc_entries: usize,
     /// EMC inverse insertion probability.
     pub emc_insert_inv_prob: u32,
+    /// Automatic EMC bypass ([`crate::emc_auto`]).
+    pub emc_auto: bool,
     /// Upcall handler threads.
     pub handler_threads: usize,
     /// Megaflows idle this long are removed.
@@ -68,6 +70,7 @@ impl Default for DatapathConfig {
             cores: vec![0],
             emc_entries: dpif_netdev::emc::DEFAULT_ENTRIES,
             emc_insert_inv_prob: dpif_netdev::emc::DEFAULT_INSERT_INV_PROB,
+            emc_auto: true,
             handler_threads: 1,
             max_idle_ms: 10_000,
             revalidate_interval_ms: 500,
@@ -313,6 +316,7 @@ impl Datapath {
         let settings = PmdSettings {
             emc_entries: config.emc_entries,
             emc_insert_inv_prob: config.emc_insert_inv_prob,
+            emc_auto: config.emc_auto,
         };
         let cpn = cycles_per_ns();
         let mut threads = Vec::new();

@@ -23,6 +23,7 @@ pub mod datapath;
 #[warn(clippy::undocumented_unsafe_blocks)]
 pub mod dpdk;
 pub mod dummy;
+pub mod emc_auto;
 pub mod error;
 pub mod pcap_port;
 pub mod pmd;

@@ -29,6 +29,7 @@
 //! (crossbeam channel) and read its [`PmdStats`] (single-writer atomics).
 
 use crate::cycles::CycleClock;
+use crate::emc_auto::EmcAuto;
 use crate::port::{PortStats, RxQueue, TxPort};
 use crate::stats::PmdStats;
 use crossbeam::channel::{Receiver, Sender, TrySendError};
@@ -221,12 +222,16 @@ pub struct PmdSettings {
     pub emc_entries: usize,
     /// EMC inverse insertion probability.
     pub emc_insert_inv_prob: u32,
+    /// Whether the PMD may turn EMC lookups off when they cost more than
+    /// they save ([`crate::emc_auto`]).
+    pub emc_auto: bool,
 }
 
 /// A PMD thread's state (lives on its own thread).
 pub struct PmdThread {
     id: usize,
     fp: FastPath,
+    emc_auto: EmcAuto,
     rxqs: Vec<AssignedRxq>,
     ports: Arc<Vec<Option<DpPortTx>>>,
     inbox: Receiver<PmdMsg>,
@@ -266,6 +271,7 @@ impl PmdThread {
     ) -> PmdThread {
         PmdThread {
             id: shared.id,
+            emc_auto: EmcAuto::new(settings.emc_auto),
             fp: FastPath::new(
                 settings.emc_entries,
                 settings.emc_insert_inv_prob,
@@ -370,6 +376,12 @@ impl PmdThread {
                 PmdStats::bump(&self.rxqs[q].cycles, c);
             }
             PmdStats::bump(&s.rx_packets, rx as u64);
+            if rx > 0 {
+                let on = self.emc_auto.record(rx as u64, cycles);
+                if on != self.fp.emc_lookups() {
+                    self.fp.set_emc_lookups(on);
+                }
+            }
             if rx > 0 || executed > 0 {
                 // Busy: received, or ran upcalled packets.
                 PmdStats::bump(&s.busy_iterations, 1);
@@ -544,6 +556,7 @@ impl PmdThread {
         let fs = self.fp.stats;
         let set = |c: &AtomicU64, v: u64| c.store(v, Ordering::Relaxed);
         set(&s.emc_hits, fs.emc_hits);
+        set(&s.emc_skipped, fs.emc_skipped);
         set(&s.megaflow_hits, fs.megaflow_hits);
         set(&s.subtable_lookups, fs.subtable_probes);
         set(&s.runts, fs.runts);

@@ -19,6 +19,8 @@ pub struct PmdStats {
     pub recirc_packets: AtomicU64,
     /// EMC hits.
     pub emc_hits: AtomicU64,
+    /// Packets whose EMC lookup was skipped by `emc_auto`.
+    pub emc_skipped: AtomicU64,
     /// Megaflow (dpcls) hits.
     pub megaflow_hits: AtomicU64,
     /// Subtables probed for the megaflow hits.
@@ -54,6 +56,7 @@ pub struct PmdStatsSnapshot {
     pub rx_packets: u64,
     pub recirc_packets: u64,
     pub emc_hits: u64,
+    pub emc_skipped: u64,
     pub megaflow_hits: u64,
     pub subtable_lookups: u64,
     pub upcalls: u64,
@@ -75,6 +78,7 @@ macro_rules! fields {
             rx_packets,
             recirc_packets,
             emc_hits,
+            emc_skipped,
             megaflow_hits,
             subtable_lookups,
             upcalls,
