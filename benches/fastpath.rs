@@ -245,10 +245,8 @@ fn bench_burst(c: &mut Criterion) {
             let mut batch = PacketBatch::new();
             for _ in 0..iters {
                 for mut p in sink.sent.drain(..) {
-                    p.md = PacketMeta {
-                        in_port: 1,
-                        ..PacketMeta::default()
-                    };
+                    p.md.reset();
+                    p.md.in_port = 1;
                     let _ = batch.push(p);
                 }
                 let t = std::time::Instant::now();

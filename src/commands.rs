@@ -296,10 +296,8 @@ fn trace_key(b: &Bridge, args: &[String]) -> Result<FlowKey, String> {
     match args.get(1) {
         Some(hex) => {
             let frame = parse_hex(hex).ok_or_else(|| format!("\"{hex}\": not a hex packet"))?;
-            let md = PacketMeta {
-                in_port: odp,
-                ..PacketMeta::default()
-            };
+            let mut md = PacketMeta::NEW;
+            md.in_port = odp;
             let mut k = FlowKey::ZERO;
             extract_frame(&frame, &md, &mut k);
             Ok(k)

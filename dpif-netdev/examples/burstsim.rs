@@ -90,10 +90,8 @@ fn main() {
     while done < total {
         for _ in 0..MAX_BURST {
             let Some(mut p) = fifo.pop_front() else { break };
-            p.md = PacketMeta {
-                in_port: 1,
-                ..PacketMeta::default()
-            };
+            p.md.reset();
+            p.md.in_port = 1;
             let _ = batch.push(p);
         }
         done += batch.len();

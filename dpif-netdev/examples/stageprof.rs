@@ -110,10 +110,8 @@ fn main() {
     let mut tot = 0u128;
     for _ in 0..n {
         for mut p in sink.sent.drain(..) {
-            p.md = PacketMeta {
-                in_port: 1,
-                ..PacketMeta::default()
-            };
+            p.md.reset();
+            p.md.in_port = 1;
             let _ = batch.push(p);
         }
         let t = Instant::now();

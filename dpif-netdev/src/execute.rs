@@ -544,7 +544,7 @@ fn set(s: &SetAction, pkt: &mut Packet) {
         SetAction::Tcp { src, dst } => set_ports(pkt, ipproto::TCP, src, dst),
         SetAction::Udp { src, dst } => set_ports(pkt, ipproto::UDP, src, dst),
         SetAction::Sctp { src, dst } => set_sctp(pkt, src, dst),
-        SetAction::Tunnel(t) => pkt.md.tunnel = *t,
+        SetAction::Tunnel(t) => pkt.md.set_tunnel(*t),
     }
 }
 
@@ -919,7 +919,7 @@ pub fn tnl_encap(mut pkt: Packet, t: &TnlPush) -> Result<Packet, (Packet, DropRe
     }
     pkt.md.l3_ofs = l3 as u16;
     pkt.md.l4_ofs = l4 as u16;
-    pkt.md.tunnel = TunnelMeta::default();
+    pkt.md.clear_tunnel();
     Ok(pkt)
 }
 
@@ -1139,7 +1139,7 @@ pub fn tnl_pop<S: ActionSink + ?Sized>(mut pkt: Packet, t: &TnlPop, sink: &mut S
         return;
     }
     let md = &mut pkt.md;
-    md.tunnel = dc.tunnel;
+    md.set_tunnel(dc.tunnel);
     md.in_port = port;
     md.l3_ofs = NO_OFS;
     md.l4_ofs = NO_OFS;

@@ -99,9 +99,10 @@ pub fn extract_frame(frame: &[u8], md: &PacketMeta, key: &mut FlowKey) -> (u16, 
     key.in_port = md.in_port;
     key.recirc_id = md.recirc_id;
     key.dp_hash = md.dp_hash;
-    let t = &md.tunnel;
-    // Most packets were not tunnelled: skip copying 56 zero bytes.
-    if t.is_set() || t.tun_id != 0 {
+    // Most packets were not tunnelled: their metadata's tunnel area is
+    // not even read (see `PacketMeta`).
+    if md.has_tunnel() {
+        let t = md.tunnel();
         key.tun_id = t.tun_id;
         key.tun_ipv4_src = t.ipv4_src;
         key.tun_ipv4_dst = t.ipv4_dst;
@@ -368,9 +369,9 @@ mod tests {
         p.md.in_port = 7;
         p.md.recirc_id = 3;
         p.md.dp_hash = 99;
-        p.md.tunnel.tun_id = 42;
-        p.md.tunnel.ipv4_dst = 0x0a0a0a0a;
-        p.md.tunnel.tp_dst = 4789;
+        p.md.tunnel_mut().tun_id = 42;
+        p.md.tunnel_mut().ipv4_dst = 0x0a0a0a0a;
+        p.md.tunnel_mut().tp_dst = 4789;
         let mut k = FlowKey::ZERO;
         extract(&mut p, &mut k);
         assert_eq!((p.md.l3_ofs, p.md.l4_ofs), (14, 34));
@@ -388,10 +389,8 @@ mod tests {
 
     #[test]
     fn runt_frame_keeps_only_metadata() {
-        let md = PacketMeta {
-            in_port: 5,
-            ..PacketMeta::default()
-        };
+        let mut md = PacketMeta::NEW;
+        md.in_port = 5;
         let mut k = FlowKey::ZERO;
         let r = extract_frame(&[0xff; 13], &md, &mut k);
         assert_eq!(r, (NO_OFS, NO_OFS));

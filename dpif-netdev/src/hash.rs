@@ -168,11 +168,9 @@ mod tests {
         let mut other_port = a;
         other_port.in_port = 2;
         assert_ne!(emc_hash(&a, &md), emc_hash(&other_port, &md));
-        let rss = PacketMeta {
-            rss_valid: true,
-            rss_hash: 0x1234,
-            ..PacketMeta::default()
-        };
+        let mut rss = PacketMeta::NEW;
+        rss.rss_valid = true;
+        rss.rss_hash = 0x1234;
         assert_ne!(emc_hash(&a, &rss), emc_hash(&other_port, &rss));
         assert_ne!(emc_hash(&a, &rss), 0);
     }

@@ -110,7 +110,17 @@ impl TunnelMeta {
 }
 
 /// Per-packet metadata that is not in the frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Layout: the fields every packet uses come first (24 bytes), the tunnel
+/// metadata (96 bytes) last and only behind [`PacketMeta::tunnel`] /
+/// [`PacketMeta::set_tunnel`]. A packet fresh from a port is reset with
+/// [`PacketMeta::reset`], which writes the first part only, so a packet
+/// that was never tunnelled never touches the cache lines of the tunnel
+/// metadata (whatever they hold then is never read). With the buffer
+/// fields in front, [`PacketInner`] keeps all of it in its first cache
+/// line.
+#[derive(Clone, Copy)]
+#[repr(C)]
 pub struct PacketMeta {
     /// Datapath port the packet arrived on.
     pub in_port: u32,
@@ -122,37 +132,125 @@ pub struct PacketMeta {
     pub rss_hash: u32,
     /// Whether `rss_hash` holds a hash.
     pub rss_valid: bool,
-    /// Tunnel metadata (zero when not tunnelled).
-    pub tunnel: TunnelMeta,
+    /// Whether `tunnel` holds the packet's tunnel metadata; when false the
+    /// packet has none (all zero) and `tunnel` is stale.
+    has_tunnel: bool,
     /// Offset of the L3 header from the frame start, or [`NO_OFS`].
     pub l3_ofs: u16,
     /// Offset of the L4 header from the frame start, or [`NO_OFS`].
     pub l4_ofs: u16,
+    tunnel: TunnelMeta,
 }
 
 impl PacketMeta {
-    /// The metadata of a packet fresh from a port. A constant on purpose:
-    /// assigning it writes the fields in place, where building a default
-    /// value field by field on the stack and then copying it into the
-    /// packet made the copy's wide loads wait on the narrow stores
-    /// (store-to-load forwarding): measured 55% of a DPDK port's receive
-    /// loop in `perf annotate` once the tunnel metadata grew to 96 bytes.
+    /// The metadata of a packet fresh from a port (no tunnel). A constant
+    /// on purpose: assigning it writes the fields in place, where building
+    /// a default value field by field on the stack and then copying it
+    /// into the packet made the copy's wide loads wait on the narrow
+    /// stores (store-to-load forwarding). Recycled packets use
+    /// [`PacketMeta::reset`], which leaves the tunnel area alone.
     pub const NEW: PacketMeta = PacketMeta {
         in_port: 0,
         recirc_id: 0,
         dp_hash: 0,
         rss_hash: 0,
         rss_valid: false,
-        tunnel: TunnelMeta::NONE,
+        has_tunnel: false,
         l3_ofs: NO_OFS,
         l4_ofs: NO_OFS,
+        tunnel: TunnelMeta::NONE,
     };
+
+    /// Makes this the metadata of a packet fresh from a port, writing only
+    /// the fields before the tunnel area.
+    #[inline(always)]
+    pub fn reset(&mut self) {
+        self.in_port = 0;
+        self.recirc_id = 0;
+        self.dp_hash = 0;
+        self.rss_hash = 0;
+        self.rss_valid = false;
+        self.has_tunnel = false;
+        self.l3_ofs = NO_OFS;
+        self.l4_ofs = NO_OFS;
+    }
+
+    /// The tunnel metadata ([`TunnelMeta::NONE`] when not tunnelled).
+    #[inline(always)]
+    pub fn tunnel(&self) -> &TunnelMeta {
+        if self.has_tunnel {
+            &self.tunnel
+        } else {
+            &TunnelMeta::NONE
+        }
+    }
+
+    /// Whether the packet carries tunnel metadata (decapsulated, or given
+    /// some by a `set(tunnel(...))`).
+    #[inline(always)]
+    pub fn has_tunnel(&self) -> bool {
+        self.has_tunnel
+    }
+
+    /// Sets the tunnel metadata.
+    #[inline]
+    pub fn set_tunnel(&mut self, t: TunnelMeta) {
+        self.tunnel = t;
+        self.has_tunnel = true;
+    }
+
+    /// The tunnel metadata, writable (all zero first if there was none).
+    pub fn tunnel_mut(&mut self) -> &mut TunnelMeta {
+        if !self.has_tunnel {
+            self.tunnel = TunnelMeta::NONE;
+            self.has_tunnel = true;
+        }
+        &mut self.tunnel
+    }
+
+    /// Removes the tunnel metadata.
+    #[inline]
+    pub fn clear_tunnel(&mut self) {
+        self.has_tunnel = false;
+    }
 }
 
 impl Default for PacketMeta {
     #[inline(always)]
     fn default() -> Self {
         PacketMeta::NEW
+    }
+}
+
+/// Equal when every field a packet can observe is: a stale tunnel area
+/// behind `has_tunnel == false` compares as no tunnel.
+impl PartialEq for PacketMeta {
+    fn eq(&self, o: &Self) -> bool {
+        self.in_port == o.in_port
+            && self.recirc_id == o.recirc_id
+            && self.dp_hash == o.dp_hash
+            && self.rss_hash == o.rss_hash
+            && self.rss_valid == o.rss_valid
+            && self.l3_ofs == o.l3_ofs
+            && self.l4_ofs == o.l4_ofs
+            && self.tunnel() == o.tunnel()
+    }
+}
+
+impl Eq for PacketMeta {}
+
+impl std::fmt::Debug for PacketMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketMeta")
+            .field("in_port", &self.in_port)
+            .field("recirc_id", &self.recirc_id)
+            .field("dp_hash", &self.dp_hash)
+            .field("rss_hash", &self.rss_hash)
+            .field("rss_valid", &self.rss_valid)
+            .field("tunnel", self.tunnel())
+            .field("l3_ofs", &self.l3_ofs)
+            .field("l4_ofs", &self.l4_ofs)
+            .finish()
     }
 }
 
@@ -218,7 +316,10 @@ pub struct Packet {
     inner: Box<PacketInner>,
 }
 
-/// The frame's buffer, its position, and the packet's metadata.
+/// The frame's buffer, its position, and the packet's metadata. Laid out
+/// (C order, line-aligned) so that the buffer fields and the metadata every
+/// packet uses share the first cache line; see [`PacketMeta`].
+#[repr(C, align(64))]
 pub struct PacketInner {
     storage: Storage,
     head: u32,
@@ -430,7 +531,7 @@ impl PacketInner {
         self.head = head as u32;
         self.len = frame.len() as u32;
         self.data_mut().copy_from_slice(frame);
-        self.md = PacketMeta::NEW;
+        self.md.reset();
         Ok(())
     }
 
@@ -570,7 +671,7 @@ impl PacketPool {
         });
         inner.head = HEADROOM as u32;
         inner.len = 0;
-        inner.md = PacketMeta::NEW;
+        inner.md.reset();
         Packet { inner }
     }
 
@@ -634,7 +735,7 @@ impl PacketPool {
                 std::mem::forget(old);
                 inner.head = head;
                 inner.len = len;
-                inner.md = PacketMeta::NEW;
+                inner.md.reset();
                 Packet { inner }
             }
             // SAFETY: the caller's contract is from_foreign's.
@@ -738,6 +839,40 @@ impl PacketBatch {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn buffer_fields_and_common_metadata_share_the_first_cache_line() {
+        let p = Packet::from_bytes(&[0; 64]);
+        let base = &*p as *const PacketInner as usize;
+        let tun = p.md.tunnel() as *const TunnelMeta as usize;
+        // tunnel() of an untunnelled packet is the constant, not its area.
+        assert_ne!(tun, base + std::mem::offset_of!(PacketInner, md));
+        let md = base + std::mem::offset_of!(PacketInner, md);
+        let hot_end = md + std::mem::offset_of!(PacketMeta, tunnel);
+        assert_eq!(base % 64, 0);
+        assert!(hot_end - base <= 64, "{} bytes", hot_end - base);
+    }
+
+    #[test]
+    fn reset_leaves_no_tunnel_behind() {
+        let mut md = PacketMeta::NEW;
+        md.set_tunnel(TunnelMeta {
+            tun_id: 5,
+            ipv4_dst: 1,
+            ..TunnelMeta::NONE
+        });
+        md.in_port = 3;
+        assert_eq!(md.tunnel().tun_id, 5);
+        md.reset();
+        assert!(!md.has_tunnel());
+        assert_eq!(*md.tunnel(), TunnelMeta::NONE);
+        assert_eq!(md, PacketMeta::NEW);
+        md.tunnel_mut().tp_dst = 4789;
+        assert_eq!(md.tunnel().tun_id, 0);
+        assert_eq!(md.tunnel().tp_dst, 4789);
+        md.clear_tunnel();
+        assert_eq!(md, PacketMeta::NEW);
+    }
 
     #[test]
     fn push_and_pull_head_keep_offsets() {

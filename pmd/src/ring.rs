@@ -231,7 +231,7 @@ impl RxQueue for RingRx {
         };
         let mut bytes = 0u64;
         for mut p in chunk {
-            p.md = PacketMeta::NEW;
+            p.md.reset();
             bytes += p.len() as u64;
             // Cannot fail: `n` is at most the batch's free room.
             let _ = batch.push(p);
