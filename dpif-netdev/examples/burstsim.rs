@@ -16,7 +16,7 @@ use dpif_netdev::actions::DpAction;
 use dpif_netdev::execute::ActionSink;
 use dpif_netdev::extract::extract;
 use dpif_netdev::key::{FlowKey, FlowMask};
-use dpif_netdev::packet::{Packet, PacketBatch, PacketMeta, MAX_BURST};
+use dpif_netdev::packet::{Packet, PacketBatch, MAX_BURST};
 use dpif_netdev::pipeline::FastPath;
 use dpif_netdev::wire::build;
 use dpif_netdev::{DropReason, Megaflow};

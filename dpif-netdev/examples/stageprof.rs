@@ -4,7 +4,7 @@ use dpif_netdev::execute::ActionSink;
 use dpif_netdev::extract::extract;
 use dpif_netdev::hash::emc_hash;
 use dpif_netdev::key::{FlowKey, FlowMask};
-use dpif_netdev::packet::{Packet, PacketBatch, PacketMeta};
+use dpif_netdev::packet::{Packet, PacketBatch};
 use dpif_netdev::pipeline::FastPath;
 use dpif_netdev::wire::build;
 use dpif_netdev::{DropReason, Megaflow};

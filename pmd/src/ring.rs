@@ -13,7 +13,7 @@
 //! counted in `tx_dropped`, its buffer going back to the PMD's pool.
 //! [`ring_wire`] joins two ports back to back instead, like a cable.
 //!
-//! Received packets get fresh metadata ([`PacketMeta::default`]); their
+//! Received packets get fresh metadata (`PacketMeta::reset`); their
 //! buffers go to the receiving PMD's pool when freed, which keeps those of
 //! its own buffer size.
 //!
@@ -28,7 +28,7 @@
 //! atomics.
 
 use crate::port::{PortStats, RxQueue, TxPort};
-use dpif_netdev::packet::{Packet, PacketBatch, PacketMeta, PacketPool, MAX_BURST};
+use dpif_netdev::packet::{Packet, PacketBatch, PacketPool, MAX_BURST};
 use rtrb::{Consumer, Producer, RingBuffer};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -336,7 +336,10 @@ mod tests {
         let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 4);
         let mut batch = PacketBatch::new();
         assert_eq!(rx.rx_burst(&mut batch, &mut pool), 1);
-        assert_eq!(batch.packets()[0].md, PacketMeta::default());
+        assert_eq!(
+            batch.packets()[0].md,
+            dpif_netdev::packet::PacketMeta::default()
+        );
     }
 
     #[test]
