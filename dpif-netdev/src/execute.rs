@@ -185,10 +185,12 @@ pub fn execute_batch<S: ActionSink>(
         // Rewrites, then one output or encapsulation (VLAN push, set
         // fields, VXLAN encap): the survivors of a run still reach the sink
         // as runs, so the port is looked up once per run.
-        [mods @ .., last @ (DpAction::Output(_) | DpAction::TnlPush(_))]
-            if !mods.iter().any(is_consumer) =>
-        {
-            run_to_port(mods, last, pkts, sink);
+        [mods @ .., DpAction::Output(port)] if !mods.iter().any(is_consumer) => {
+            run_to_port(mods, *port, None, pkts, sink);
+            return;
+        }
+        [mods @ .., DpAction::TnlPush(t)] if !mods.iter().any(is_consumer) => {
+            run_to_port(mods, t.out_port, Some(t), pkts, sink);
             return;
         }
         _ => {}
@@ -200,26 +202,17 @@ pub fn execute_batch<S: ActionSink>(
 }
 
 /// [`execute_batch`] for actions `mods` (no consumer among them) then
-/// `last`, an `output` or a `tnl_push`: each packet is rewritten (and
-/// encapsulated), and those that survive go to [`ActionSink::output_run`]
-/// in groups of up to [`MAX_BURST`], in order.
+/// one `output(port)`, or a `tnl_push` (`push`) whose output is `port`:
+/// each packet is rewritten (and encapsulated), and those that survive go
+/// to [`ActionSink::output_run`] in groups of up to [`MAX_BURST`], in
+/// order.
 fn run_to_port<S: ActionSink>(
     mods: &[DpAction],
-    last: &DpAction,
+    port: u32,
+    push: Option<&TnlPush>,
     pkts: impl Iterator<Item = Packet>,
     sink: &mut S,
 ) {
-    let (port, push) = match last {
-        DpAction::Output(p) => (*p, None),
-        DpAction::TnlPush(t) => (t.out_port, Some(&**t)),
-        // Not reached: execute_batch passes only these two.
-        _ => {
-            for pkt in pkts {
-                run(std::slice::from_ref(last), Some(0), pkt, sink);
-            }
-            return;
-        }
-    };
     let mut ready: [Option<Packet>; MAX_BURST] = [const { None }; MAX_BURST];
     let mut n = 0;
     for mut pkt in pkts {
