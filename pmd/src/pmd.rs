@@ -133,6 +133,9 @@ pub struct AssignedRxq {
     /// Raw clock reading before which the PMD skips this queue (set after
     /// an empty poll of a queue with an idle poll interval; 0: poll).
     pub next_poll: u64,
+    /// The queue's [`RxQueue::idle_poll_interval_us`], read once here
+    /// rather than by a virtual call after every empty poll.
+    pub idle_us: u32,
 }
 
 impl AssignedRxq {
@@ -142,6 +145,7 @@ impl AssignedRxq {
             odp,
             name: name.to_owned(),
             qid,
+            idle_us: queue.idle_poll_interval_us(),
             queue,
             finite,
             cycles: Arc::new(AtomicU64::new(0)),
@@ -327,6 +331,7 @@ impl PmdThread {
                         queue,
                         odp,
                         next_poll,
+                        idle_us,
                         ..
                     } = &mut self.rxqs[q];
                     if *next_poll > t0 {
@@ -334,11 +339,8 @@ impl PmdThread {
                         continue;
                     }
                     let n = queue.rx_burst(&mut batch, &mut self.sink.pool);
-                    if n == 0 {
-                        let us = queue.idle_poll_interval_us();
-                        if us > 0 {
-                            *next_poll = t0 + us as u64 * self.clock.raw_per_us();
-                        }
+                    if n == 0 && *idle_us > 0 {
+                        *next_poll = t0 + *idle_us as u64 * self.clock.raw_per_us();
                     }
                     for p in batch.packets_mut() {
                         p.md.in_port = *odp;
