@@ -65,6 +65,7 @@ pub fn pmd_stats_text(stats: &[(Option<usize>, PmdStatsSnapshot)]) -> String {
             "  avg. datapath passes per packet: {:.2}",
             ratio(passes, p.rx_packets)
         );
+        let _ = writeln!(s, "  simple match hits: {}", p.simple_match_hits);
         let _ = writeln!(s, "  emc hits: {}", p.emc_hits);
         if p.emc_skipped > 0 {
             let _ = writeln!(s, "  emc lookups skipped (emc_auto): {}", p.emc_skipped);
@@ -121,6 +122,7 @@ fn pmd_stats_json(stats: &[(Option<usize>, PmdStatsSnapshot)]) -> String {
                 "core": core,
                 "rx_packets": p.rx_packets,
                 "recirc_packets": p.recirc_packets,
+                "simple_match_hits": p.simple_match_hits,
                 "emc_hits": p.emc_hits,
                 "emc_skipped": p.emc_skipped,
                 "megaflow_hits": p.megaflow_hits,
@@ -179,6 +181,12 @@ fn pmd_perf_text(stats: &[(Option<usize>, PmdStatsSnapshot)], secs: f64) -> Stri
             "  Datapath passes:   {:>12}  ({:.2} passes/pkt)",
             passes,
             ratio(passes, p.rx_packets)
+        );
+        let _ = writeln!(
+            s,
+            "  - Simple match:    {:>12}  ({:5.1} %)",
+            p.simple_match_hits,
+            pct(p.simple_match_hits, passes)
         );
         let _ = writeln!(
             s,

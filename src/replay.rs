@@ -234,6 +234,7 @@ pub fn run(opts: &Options) -> Result<String, ReplayError> {
     let s = &fp.stats;
     let _ = writeln!(r, "fast path:");
     let _ = writeln!(r, "  packets received: {}", s.packets);
+    let _ = writeln!(r, "  simple match hits: {}", s.simple_hits);
     let _ = writeln!(r, "  emc hits: {}", s.emc_hits);
     let _ = writeln!(r, "  megaflow hits: {}", s.megaflow_hits);
     let avg = if s.megaflow_hits == 0 {

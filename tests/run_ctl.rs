@@ -52,6 +52,7 @@ fn pmd_totals(r: &Rvs) -> serde_json::Map<String, serde_json::Value> {
         for f in [
             "core",
             "rx_packets",
+            "simple_match_hits",
             "emc_hits",
             "megaflow_hits",
             "upcalls",
@@ -67,7 +68,8 @@ fn pmd_totals(r: &Rvs) -> serde_json::Map<String, serde_json::Value> {
         let n = |f: &str| p[f].as_u64().unwrap_or_else(|| panic!("{f} in {p}"));
         assert_eq!(
             n("rx_packets") + n("recirc_packets"),
-            n("emc_hits")
+            n("simple_match_hits")
+                + n("emc_hits")
                 + n("megaflow_hits")
                 + n("upcalls")
                 + n("failed_upcalls")

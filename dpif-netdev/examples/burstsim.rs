@@ -101,7 +101,7 @@ fn main() {
     }
     let s = fp.stats;
     println!(
-        "packets {} emc_hits {} megaflow_hits {} misses {}",
-        s.packets, s.emc_hits, s.megaflow_hits, s.misses
+        "packets {} simple_hits {} emc_hits {} megaflow_hits {} misses {}",
+        s.packets, s.simple_hits, s.emc_hits, s.megaflow_hits, s.misses
     );
 }

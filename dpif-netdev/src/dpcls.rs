@@ -28,6 +28,7 @@ use crate::hash::{hash_masked, mask_words, MaskWord};
 use crate::key::{FlowKey, FlowMask};
 use crate::megaflow::Megaflow;
 use crate::packet::MAX_BURST;
+use crate::simple_match::SimpleIndex;
 use hashbrown::HashTable;
 use std::cell::Cell;
 use std::sync::Arc;
@@ -120,6 +121,9 @@ pub struct LookupStats {
 pub struct Dpcls {
     subtables: Vec<Subtable>,
     n_flows: usize,
+    /// The simple-match index over the same megaflows, kept in step by
+    /// every change below.
+    simple: SimpleIndex,
 }
 
 impl Dpcls {
@@ -136,6 +140,13 @@ impl Dpcls {
     /// Whether there are no megaflows.
     pub fn is_empty(&self) -> bool {
         self.n_flows == 0
+    }
+
+    /// The simple-match index of these megaflows
+    /// ([`crate::simple_match`]).
+    #[inline]
+    pub fn simple(&self) -> &SimpleIndex {
+        &self.simple
     }
 
     /// The subtables in probe order.
@@ -165,6 +176,7 @@ impl Dpcls {
                 existing: s.flow.clone(),
             });
         }
+        self.simple.insert(&flow);
         st.table
             .insert_unique(hash, Slot { hash, flow }, |s| s.hash);
         self.n_flows += 1;
@@ -194,6 +206,7 @@ impl Dpcls {
             .ok()?;
         let (slot, _) = entry.remove();
         slot.flow.kill();
+        self.simple.remove(&slot.flow);
         self.n_flows -= 1;
         if st.table.is_empty() {
             self.subtables.remove(idx);
@@ -290,11 +303,13 @@ impl Dpcls {
     /// Returns the number removed.
     pub fn retain(&mut self, mut f: impl FnMut(&Arc<Megaflow>) -> bool) -> usize {
         let mut removed = 0;
+        let simple = &mut self.simple;
         for st in &mut self.subtables {
             st.table.retain(|slot| {
                 let keep = f(&slot.flow);
                 if !keep {
                     slot.flow.kill();
+                    simple.remove(&slot.flow);
                     removed += 1;
                 }
                 keep
@@ -316,6 +331,39 @@ mod tests {
     use super::*;
     use crate::actions::DpAction;
     use proptest::prelude::*;
+
+    #[test]
+    fn simple_index_follows_every_change() {
+        let mut key = FlowKey::ZERO;
+        key.in_port = 4;
+        key.eth_type = 0x0800;
+        let mut mask = FlowMask::default();
+        mask.0.recirc_id = u32::MAX;
+        mask.0.in_port = u32::MAX;
+        mask.0.eth_type = 0xffff;
+        let flow = |k: &FlowKey| Arc::new(Megaflow::new(k, mask, vec![DpAction::Output(1)], 1));
+        let mut c = Dpcls::new();
+        let a = flow(&key);
+        c.insert(a.clone()).unwrap();
+        assert!(c.simple().port(4).is_some());
+        assert!(c.insert(flow(&key)).is_err());
+        assert!(
+            c.simple().port(4).is_some(),
+            "a refused insert changes nothing"
+        );
+        let mut k2 = key;
+        k2.eth_type = 0x86dd;
+        c.insert(flow(&k2)).unwrap();
+        assert_eq!(c.retain(|f| f.key.eth_type == 0x86dd), 1);
+        assert!(c.simple().port(4).is_some());
+        c.replace(flow(&k2));
+        assert!(c.simple().port(4).is_some());
+        c.clear();
+        assert!(c.simple().port(4).is_none());
+        c.insert(a.clone()).unwrap();
+        assert!(c.remove_flow(&a));
+        assert!(c.simple().port(4).is_none());
+    }
 
     fn prefix_mask(bits: u32) -> FlowMask {
         let mut m = FlowMask::default();

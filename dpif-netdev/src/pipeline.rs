@@ -8,8 +8,13 @@
 //! EMC lookups, then one batched classifier lookup for the EMC misses, then
 //! execution in arrival order.
 //!
+//! Before those stages, a burst from a port whose megaflows are all
+//! "simple" (they match only in_port, eth_type, the outer VLAN tag and
+//! the fragment bits) is first looked up by [`crate::simple_match`], which
+//! needs no flow key; packets it does not answer go on as above.
+//!
 //! Accounting: every packet of a burst lands in exactly one of
-//! `emc_hits`, `megaflow_hits`, `misses` or `runts` (a test checks
+//! `simple_hits`, `emc_hits`, `megaflow_hits`, `misses` or `runts` (a test checks
 //! `packets` equals their sum); `malformed` counts packets whose headers
 //! stopped parsing early but which were still processed on the fields
 //! that parsed, as OVS does.
@@ -27,6 +32,7 @@ use crate::hash::emc_hash;
 use crate::key::{parse_err, FlowKey};
 use crate::megaflow::Megaflow;
 use crate::packet::{Packet, PacketBatch, MAX_BURST};
+use crate::simple_match::{self, SimpleFields};
 use std::sync::Arc;
 
 /// Recirculation passes allowed per packet (OVS's MAX_RECIRC_DEPTH); the
@@ -39,6 +45,9 @@ pub const MAX_RECIRC_DEPTH: usize = 6;
 pub struct FastPathStats {
     /// Packets processed (including recirculated passes).
     pub packets: u64,
+    /// Packets answered by simple match ([`crate::simple_match`]): no
+    /// key, no EMC, no subtable.
+    pub simple_hits: u64,
     /// Packets that hit the EMC.
     pub emc_hits: u64,
     /// Packets that missed the EMC and hit a megaflow.
@@ -119,70 +128,129 @@ impl FastPath {
         if n == 0 {
             return;
         }
-        // Stage 1: keys for the whole burst, then their EMC hashes. Two
-        // loops on purpose: hashing reads the key in 64-bit words right
+        let all = u32::MAX >> (32 - n);
+        let mut flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
+        let mut tcp_flags = [0u16; MAX_BURST];
+        const PREFETCH_AHEAD: usize = 4;
+
+        // Stage 0: simple match ([`crate::simple_match`]), when every
+        // megaflow of the burst's input port is simple. Packets it answers
+        // skip key extraction, the EMC and the subtables; the rest (other
+        // ports, recirculated, unusual frames, misses) take the full path.
+        let mut simple = 0u32;
+        let pkts = batch.packets_mut();
+        if let Some(port) = self.dpcls.simple().port(pkts[0].md.in_port) {
+            let in_port = pkts[0].md.in_port;
+            for p in pkts.iter().take(PREFETCH_AHEAD) {
+                p.prefetch();
+            }
+            // The previous packet's answer: a burst is mostly one flow.
+            let mut last: Option<(SimpleFields, &Arc<Megaflow>)> = None;
+            for i in 0..n {
+                if let Some(p) = pkts.get(i + PREFETCH_AHEAD) {
+                    p.prefetch();
+                }
+                let pkt = &mut pkts[i];
+                if pkt.md.recirc_id != 0 || pkt.md.in_port != in_port {
+                    continue;
+                }
+                let Some(f) = simple_match::parse(pkt.data()) else {
+                    continue;
+                };
+                pkt.md.l3_ofs = f.l3_ofs;
+                pkt.md.l4_ofs = f.l4_ofs;
+                let flow = match last {
+                    Some((lf, flow)) if lf.same_match(&f) => flow,
+                    _ => match port.lookup(&f) {
+                        Some(flow) => {
+                            last = Some((f, flow));
+                            flow
+                        }
+                        None => continue,
+                    },
+                };
+                flows[i] = Some(flow);
+                tcp_flags[i] = f.tcp_flags;
+                simple |= 1 << i;
+            }
+        }
+        let full = all & !simple;
+
+        // Stage 1: keys for the rest of the burst, then their EMC hashes.
+        // Two loops on purpose: hashing reads the key in 64-bit words right
         // after extraction wrote it in 8/16/32-bit stores, which stalls on
         // store-to-load forwarding (measured: ~15% of a burst); by the
         // time the second loop runs the stores have drained.
         // Headers are prefetched a few packets ahead of extraction.
-        const PREFETCH_AHEAD: usize = 4;
-        let pkts = batch.packets_mut();
-        for p in pkts.iter().take(PREFETCH_AHEAD) {
-            p.prefetch();
-        }
-        for i in 0..n {
-            if let Some(p) = pkts.get(i + PREFETCH_AHEAD) {
-                p.prefetch();
-            }
-            extract(&mut pkts[i], &mut self.keys[i]);
-        }
-        // The same loop finds each packet's EMC candidate from the EMC's
-        // hash array alone and starts loading that entry, so that with
-        // many flows the entries' cache misses overlap with the rest of
-        // the burst instead of stalling each lookup in turn.
         let mut runts = 0u32;
         let mut malformed = 0u64;
         let mut todo = 0u32;
         let mut cand = [0u32; MAX_BURST];
-        let emc = &self.emc;
-        let lookups = self.emc_lookups;
-        for (i, pkt) in batch.packets_mut().iter_mut().enumerate() {
-            let key = &self.keys[i];
-            if key.parse_err != 0 {
-                if key.parse_err & parse_err::L2_TRUNCATED != 0 {
-                    runts |= 1 << i;
+        if full != 0 {
+            let pkts = batch.packets_mut();
+            if simple == 0 {
+                for p in pkts.iter().take(PREFETCH_AHEAD) {
+                    p.prefetch();
+                }
+            }
+            for i in 0..n {
+                if simple == 0 {
+                    if let Some(p) = pkts.get(i + PREFETCH_AHEAD) {
+                        p.prefetch();
+                    }
+                }
+                if full & (1 << i) != 0 {
+                    extract(&mut pkts[i], &mut self.keys[i]);
+                }
+            }
+            // The same loop finds each packet's EMC candidate from the
+            // EMC's hash array alone and starts loading that entry, so that
+            // with many flows the entries' cache misses overlap with the
+            // rest of the burst instead of stalling each lookup in turn.
+            let emc = &self.emc;
+            let lookups = self.emc_lookups;
+            for (i, pkt) in batch.packets_mut().iter_mut().enumerate() {
+                if full & (1 << i) == 0 {
                     continue;
                 }
-                malformed += 1;
-            }
-            let h = emc_hash(key, &pkt.md);
-            self.hashes[i] = h;
-            // Kept as the packet's flow hash when the port gave none (as
-            // OVS keeps the hash it computed for its EMC in the packet):
-            // tunnel encapsulation takes its UDP source port from it
-            // instead of parsing the inner headers again.
-            if !pkt.md.rss_valid {
-                pkt.md.rss_hash = h;
-                pkt.md.rss_valid = true;
-            }
-            match lookups.then(|| emc.probe(h)).flatten() {
-                Some(idx) => {
-                    cand[i] = idx;
-                    emc.prefetch_entry(idx);
+                let key = &self.keys[i];
+                tcp_flags[i] = key.tcp_flags;
+                if key.parse_err != 0 {
+                    if key.parse_err & parse_err::L2_TRUNCATED != 0 {
+                        runts |= 1 << i;
+                        continue;
+                    }
+                    malformed += 1;
                 }
-                None => todo |= 1 << i,
+                let h = emc_hash(key, &pkt.md);
+                self.hashes[i] = h;
+                // Kept as the packet's flow hash when the port gave none (as
+                // OVS keeps the hash it computed for its EMC in the packet):
+                // tunnel encapsulation takes its UDP source port from it
+                // instead of parsing the inner headers again.
+                if !pkt.md.rss_valid {
+                    pkt.md.rss_hash = h;
+                    pkt.md.rss_valid = true;
+                }
+                match lookups.then(|| emc.probe(h)).flatten() {
+                    Some(idx) => {
+                        cand[i] = idx;
+                        emc.prefetch_entry(idx);
+                    }
+                    None => todo |= 1 << i,
+                }
             }
         }
-        let skipped = if lookups {
+        let skipped = if self.emc_lookups {
             0
         } else {
             (todo & !runts).count_ones() as u64
         };
 
         // Stage 2: EMC, for the packets with a candidate entry.
-        let mut flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
+        let emc = &self.emc;
         let mut emc_hits = 0u64;
-        let mut probe = !(todo | runts) & (u32::MAX >> (32 - n));
+        let mut probe = full & !(todo | runts);
         while probe != 0 {
             let i = probe.trailing_zeros() as usize;
             probe &= probe - 1;
@@ -230,10 +298,10 @@ impl FastPath {
                 i += 1;
                 continue;
             };
-            let mut tcp = self.keys[i].tcp_flags;
+            let mut tcp = tcp_flags[i];
             let mut j = i + 1;
             while j < n && flows[j].is_some_and(|f| Arc::ptr_eq(f, flow)) {
-                tcp |= self.keys[j].tcp_flags;
+                tcp |= tcp_flags[j];
                 j += 1;
             }
             let mut bytes = 0u64;
@@ -261,6 +329,7 @@ impl FastPath {
         let s = &mut self.stats;
         s.packets += n as u64;
         s.emc_hits += emc_hits;
+        s.simple_hits += simple.count_ones() as u64;
         s.megaflow_hits += lookup.hits as u64;
         s.subtable_probes += lookup.probes as u64;
         s.misses += missed.count_ones() as u64;
@@ -335,6 +404,248 @@ mod tests {
             vec![DpAction::Output(out)],
             out as u128,
         ))
+    }
+
+    /// A port-to-port megaflow: in_port, recirc_id, eth_type, nw_frag
+    /// (what the slow path makes of `in_port=P,actions=output:O`), plus
+    /// the outer VLAN tag's VID and CFI when `tci` is given.
+    fn simple_flow(
+        in_port: u32,
+        eth_type: u16,
+        frag: u8,
+        tci: Option<u16>,
+        out: u32,
+    ) -> Arc<Megaflow> {
+        let mut k = FlowKey::ZERO;
+        k.in_port = in_port;
+        k.eth_type = eth_type;
+        k.nw_frag = frag;
+        let mut m = FlowMask::default();
+        m.0.in_port = u32::MAX;
+        m.0.recirc_id = u32::MAX;
+        m.0.eth_type = 0xffff;
+        m.0.nw_frag = crate::key::FRAG_MASK;
+        if let Some(t) = tci {
+            k.vlan_tci[0] = t;
+            m.0.vlan_tci[0] = 0x1fff;
+        }
+        Arc::new(Megaflow::new(
+            &k,
+            m,
+            vec![DpAction::Output(out)],
+            (u128::from(in_port) << 64)
+                | u128::from(out) << 32
+                | u128::from(eth_type) << 8
+                | u128::from(frag),
+        ))
+    }
+
+    #[test]
+    fn simple_match_answers_port_to_port_flows_without_keys() {
+        let mut fp = FastPath::new(1024, 1, 1);
+        let f = simple_flow(1, 0x0800, 0, None, 2);
+        fp.dpcls.insert(f.clone()).unwrap();
+        let mut frames: Vec<Vec<u8>> = (0..6).map(|i| udp([10, 0, 0, i], i.into())).collect();
+        let syn = build::tcp4(
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 9),
+            1,
+            2,
+            0x002,
+            0,
+        );
+        frames.push(syn);
+        frames.push(vec![0xff; 10]); // runt: full path, dropped
+        let mut bad = udp([10, 0, 0, 7], 7);
+        bad[14] = 0x44; // IHL 4: malformed, full path, still matches
+        frames.push(bad);
+        let mut sink = Collect::default();
+        let mut misses = 0;
+        fp.process(&mut batch_of(&frames), 5, &mut sink, |_, _| misses += 1);
+        let s = fp.stats;
+        assert_eq!(misses, 0);
+        assert_eq!((s.simple_hits, s.runts, s.malformed), (7, 1, 1));
+        assert_eq!(
+            s.simple_hits + s.emc_hits + s.megaflow_hits + s.misses + s.runts,
+            s.packets
+        );
+        // Every packet but the runt forwarded, in order, unchanged.
+        let want: Vec<(u32, Vec<u8>)> = frames
+            .iter()
+            .filter(|f| f.len() > 14)
+            .map(|f| (2, f.clone()))
+            .collect();
+        assert_eq!(sink.out, want);
+        let st = f.stats.snapshot();
+        assert_eq!((st.packets, st.used, st.tcp_flags), (8, 5, 0x002));
+
+        // An IPv6 packet has no simple megaflow: it misses (full path).
+        let v6 = build::udp6(
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            "fe80::1".parse().unwrap(),
+            "fe80::2".parse().unwrap(),
+            1,
+            2,
+            8,
+        );
+        let mut missed = Vec::new();
+        fp.process(&mut batch_of(std::slice::from_ref(&v6)), 6, &mut sink, |p, k| {
+            missed.push((p.data().to_vec(), k.eth_type))
+        });
+        assert_eq!(missed, vec![(v6, 0x86dd)]);
+
+        // Removed: no longer answered.
+        assert!(fp.dpcls.remove_flow(&f));
+        let mut misses = 0;
+        fp.process(&mut batch_of(&frames[..2]), 7, &mut sink, |_, _| {
+            misses += 1
+        });
+        assert_eq!((misses, fp.stats.simple_hits), (2, 7));
+    }
+
+    #[test]
+    fn simple_match_leaves_ports_with_other_megaflows_to_the_classifier() {
+        let mut fp = FastPath::new(1024, 1, 1);
+        fp.dpcls.insert(simple_flow(1, 0x0800, 0, None, 2)).unwrap();
+        let mut frames: Vec<Vec<u8>> = (0..4).map(|i| udp([10, 0, 0, 2], i)).collect();
+        let mut sink = Collect::default();
+        fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| {});
+        assert_eq!(fp.stats.simple_hits, 4);
+        // A megaflow on port 1 matching an address (of ARP packets, so it
+        // does not overlap the IPv4 one): port 1's packets now go through
+        // keys, EMC and subtables.
+        let l3 = dst_flow(0x0a00_0003, 3);
+        let mut arp = l3.key;
+        arp.eth_type = 0x0806;
+        let arp = Megaflow::new(&arp, l3.mask, l3.actions.clone(), 3);
+        fp.dpcls.insert(Arc::new(arp)).unwrap();
+        frames.push(build::arp(
+            [2, 0, 0, 0, 0, 1],
+            [0xff; 6],
+            1,
+            [2, 0, 0, 0, 0, 1],
+            Ipv4Addr::new(10, 0, 0, 1),
+            [0; 6],
+            Ipv4Addr::new(10, 0, 0, 3),
+        ));
+        fp.process(&mut batch_of(&frames), 2, &mut sink, |_, _| {
+            panic!("no miss")
+        });
+        assert_eq!(fp.stats.simple_hits, 4);
+        assert_eq!(fp.stats.megaflow_hits, 5);
+        let ports: Vec<u32> = sink.out.iter().map(|(p, _)| *p).collect();
+        assert_eq!(ports, [2, 2, 2, 2, 2, 2, 2, 2, 3]);
+        // Recirculated packets never take the shortcut.
+        let mut fp = FastPath::new(1024, 1, 1);
+        fp.dpcls.insert(simple_flow(1, 0x0800, 0, None, 2)).unwrap();
+        let mut b = batch_of(&frames[..1]);
+        b.packets_mut()[0].md.recirc_id = 1;
+        let mut misses = 0;
+        fp.process(&mut b, 1, &mut sink, |_, _| misses += 1);
+        assert_eq!((misses, fp.stats.simple_hits), (1, 0));
+    }
+
+    fn arb_frame() -> impl Strategy<Value = Vec<u8>> {
+        (
+            0usize..7,
+            any::<u16>(),
+            any::<bool>(),
+            0usize..4,
+            any::<(usize, u8)>(),
+        )
+            .prop_map(|(kind, vid, tag, frag, (at, val))| {
+                let a = [2, 0, 0, 0, 0, 1];
+                let b = [2, 0, 0, 0, 0, 2];
+                let (s4, d4) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+                let mut f = match kind {
+                    0 | 1 => build::udp4(a, b, s4, d4, 1, 2, 18),
+                    2 => build::tcp4(a, b, s4, d4, 1, 2, 0x18, 0),
+                    3 => build::udp6(
+                        a,
+                        b,
+                        "fe80::1".parse().unwrap(),
+                        "fe80::2".parse().unwrap(),
+                        1,
+                        2,
+                        8,
+                    ),
+                    4 => build::arp(a, b, 1, a, s4, [0; 6], d4),
+                    5 => build::ethernet(a, b, 0x88cc, &[0; 46]),
+                    _ => vec![0xff; 12],
+                };
+                if (kind == 0 || kind == 2) && frag > 0 {
+                    // First or later fragment.
+                    let fo: u16 = if frag == 1 { 0x2000 } else { 0x00b9 };
+                    f[20..22].copy_from_slice(&fo.to_be_bytes());
+                }
+                if tag {
+                    f = build::push_vlan(&f, 0x8100, vid & 0xefff);
+                }
+                if frag == 3 && at % 64 < f.len() {
+                    f[at % 64] = val;
+                }
+                f
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Simple match gives every packet the megaflow the classifier
+        /// gives its extracted key, whatever the burst holds.
+        #[test]
+        fn simple_match_agrees_with_the_classifier(
+            frames in proptest::collection::vec(arb_frame(), 1..=32),
+            installed in proptest::collection::vec(any::<bool>(), 12),
+            vlan_port in any::<bool>(),
+        ) {
+            let mut fp = FastPath::new(1024, 1, 1);
+            let mut out = 10;
+            let mut k = 0;
+            for et in [0x0800u16, 0x86dd, 0x0806, 0x88cc] {
+                for frag in [0u8, 1, 3] {
+                    if installed[k] && (frag == 0 || et == 0x0800) {
+                        let tci = vlan_port.then_some(crate::key::VLAN_CFI);
+                        fp.dpcls.insert(simple_flow(1, et, frag, tci, out)).unwrap();
+                    }
+                    k += 1;
+                    out += 1;
+                }
+            }
+            // The reference: extract, classify, per packet.
+            let mut want = Vec::new();
+            let mut want_miss = 0;
+            for f in &frames {
+                let mut p = Packet::from_bytes(f);
+                p.md.in_port = 1;
+                let mut key = FlowKey::ZERO;
+                crate::extract::extract(&mut p, &mut key);
+                if key.parse_err & parse_err::L2_TRUNCATED != 0 {
+                    continue;
+                }
+                match fp.dpcls.lookup(&key).0 {
+                    Some(flow) => want.push((flow.actions.clone(), f.clone())),
+                    None => want_miss += 1,
+                }
+            }
+            let want: Vec<(u32, Vec<u8>)> = want
+                .into_iter()
+                .map(|(a, f)| match a[..] {
+                    [DpAction::Output(o)] => (o, f),
+                    _ => unreachable!(),
+                })
+                .collect();
+            let mut sink = Collect::default();
+            let mut misses = 0;
+            fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| misses += 1);
+            prop_assert_eq!(&sink.out, &want);
+            prop_assert_eq!(misses, want_miss);
+            let s = fp.stats;
+            prop_assert_eq!(s.simple_hits + s.emc_hits + s.megaflow_hits + s.misses + s.runts, s.packets);
+        }
     }
 
     #[test]

@@ -557,6 +557,7 @@ impl PmdThread {
         PmdStats::bump(&s.dropped, total);
         let fs = self.fp.stats;
         let set = |c: &AtomicU64, v: u64| c.store(v, Ordering::Relaxed);
+        set(&s.simple_match_hits, fs.simple_hits);
         set(&s.emc_hits, fs.emc_hits);
         set(&s.emc_skipped, fs.emc_skipped);
         set(&s.megaflow_hits, fs.megaflow_hits);

@@ -17,6 +17,8 @@ pub struct PmdStats {
     pub rx_packets: AtomicU64,
     /// Packets processed again after recirculation.
     pub recirc_packets: AtomicU64,
+    /// Packets answered by simple match (no key, EMC or subtable).
+    pub simple_match_hits: AtomicU64,
     /// EMC hits.
     pub emc_hits: AtomicU64,
     /// Packets whose EMC lookup was skipped by `emc_auto`.
@@ -55,6 +57,7 @@ pub struct PmdStats {
 pub struct PmdStatsSnapshot {
     pub rx_packets: u64,
     pub recirc_packets: u64,
+    pub simple_match_hits: u64,
     pub emc_hits: u64,
     pub emc_skipped: u64,
     pub megaflow_hits: u64,
@@ -77,6 +80,7 @@ macro_rules! fields {
         $m!(
             rx_packets,
             recirc_packets,
+            simple_match_hits,
             emc_hits,
             emc_skipped,
             megaflow_hits,

@@ -139,7 +139,7 @@ fn a_new_flow_burst_is_forwarded_exactly_once_in_order() {
     assert_eq!(p.tx_packets, 32);
     assert_eq!(p.upcalls, 32, "the whole burst arrived before its megaflow");
     assert_eq!(
-        p.emc_hits + p.megaflow_hits + p.upcalls + p.upcalls_dropped,
+        p.simple_match_hits + p.emc_hits + p.megaflow_hits + p.upcalls + p.upcalls_dropped,
         p.rx_packets
     );
     let flows = dp.dump_flows();

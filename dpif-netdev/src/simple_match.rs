@@ -1,0 +1,624 @@
+//! Simple match: a classifier shortcut for ports whose megaflows match
+//! only what the datapath always matches (OVS's "simple match table",
+//! lib/dpif-netdev.c, in OVS since 2.17).
+//!
+//! Port-to-port forwarding rules (`in_port=1,actions=output:2`, the
+//! everyday NFV rule) translate to megaflows whose mask keeps only
+//! `recirc_id`, `in_port`, `eth_type`, `nw_frag` and perhaps the outer VLAN
+//! tag. For such a megaflow the full flow key is never needed: a short
+//! parse of the Ethernet, VLAN and IP fixed headers ([`parse`]) gives every
+//! field it matches, and one small hash lookup finds it. No key
+//! extraction, no EMC, no subtable walk.
+//!
+//! # When it is used
+//! [`SimpleIndex`] mirrors the classifier (the [`crate::dpcls::Dpcls`]
+//! that owns it calls [`SimpleIndex::insert`] / [`SimpleIndex::remove`] for
+//! every megaflow it installs or removes). A port is served by it
+//! ([`SimpleIndex::port`]) only while **every** megaflow that could match a
+//! packet fresh from that port (recirculation id 0) is simple, and they use
+//! at most [`MAX_SHAPES`] different masks; otherwise the port's packets take
+//! the full path, because simple lookups would mostly miss there. A
+//! megaflow that does not match `in_port` exactly (none does today; the
+//! slow path always matches it) turns the shortcut off for every port.
+//!
+//! # Why it is exact
+//! A simple hit means: the megaflow's masked key equals the packet's key
+//! under the megaflow's mask (its mask keeps `recirc_id`, `in_port` and the
+//! four fields in [`Shape`], all of which are compared), so the megaflow
+//! matches the packet, as a classifier hit would. [`parse`] gives up
+//! (`None`, full path) on every frame whose extraction is not plain: any
+//! frame [`crate::extract`] would mark with a parse error (those are
+//! counted as malformed there), IPv6 extension headers, LLC/SNAP frames,
+//! ICMPv6 neighbour discovery. A property test checks that whenever it
+//! answers, extraction gives the same fields and header offsets and no
+//! parse error.
+//!
+//! # Thread safety
+//! Owned by one PMD through its `Dpcls` (`&mut self` to change, `&self`
+//! to look up); megaflows are shared by `Arc` as in the classifier.
+
+use crate::key::{ethertype, ipproto, FlowKey, FlowMask, FRAG_ANY, FRAG_LATER, VLAN_CFI};
+use crate::megaflow::Megaflow;
+use crate::packet::NO_OFS;
+use crate::wire::{ipv6, vlan};
+use hashbrown::HashMap;
+use std::sync::Arc;
+
+/// Most distinct simple masks one port may have and still be served: each
+/// costs one hash probe for a packet that misses the ones before it.
+pub const MAX_SHAPES: usize = 4;
+
+/// What [`parse`] reads from a frame: the fields a simple megaflow can
+/// match, the TCP flags for the megaflow's stats, and the header offsets
+/// that actions need (as [`crate::extract::extract`] would set them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimpleFields {
+    /// `FlowKey::eth_type`.
+    pub eth_type: u16,
+    /// `FlowKey::vlan_tci[0]` ([`VLAN_CFI`] set when tagged).
+    pub tci: u16,
+    /// `FlowKey::vlan_tpid[0]`.
+    pub tpid: u16,
+    /// `FlowKey::nw_frag`.
+    pub nw_frag: u8,
+    /// `FlowKey::tcp_flags`.
+    pub tcp_flags: u16,
+    /// Start of the L3 header, or [`NO_OFS`].
+    pub l3_ofs: u16,
+    /// Start of the L4 header, or [`NO_OFS`].
+    pub l4_ofs: u16,
+}
+
+impl SimpleFields {
+    /// Whether `other` has the same matchable fields (so the same simple
+    /// megaflow, if any).
+    #[inline(always)]
+    pub fn same_match(&self, other: &SimpleFields) -> bool {
+        (self.eth_type, self.tci, self.tpid, self.nw_frag)
+            == (other.eth_type, other.tci, other.tpid, other.nw_frag)
+    }
+}
+
+#[inline(always)]
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    let h = b.get(at..)?.first_chunk::<2>()?;
+    Some(u16::from_be_bytes(*h))
+}
+
+/// `o` as a header offset below `end` (same rule as the extractor).
+#[inline(always)]
+fn ofs16(o: usize, end: usize) -> u16 {
+    if o < end && o < usize::from(NO_OFS) {
+        o as u16
+    } else {
+        NO_OFS
+    }
+}
+
+/// Whether the L4 header of `proto` in `seg` is one the extractor takes
+/// without error, and its TCP flags. `None`: let the extractor decide.
+#[inline(always)]
+fn l4_ok(seg: &[u8], proto: u8, v6: bool) -> Option<u16> {
+    match proto {
+        ipproto::TCP => {
+            let h = seg.first_chunk::<20>()?;
+            let doff = usize::from(h[12] >> 4);
+            (doff >= 5 && doff * 4 <= seg.len())
+                .then(|| u16::from_be_bytes([h[12], h[13]]) & 0x0fff)
+        }
+        ipproto::UDP => (seg.len() >= 8).then_some(0),
+        ipproto::SCTP => (seg.len() >= 12).then_some(0),
+        ipproto::ICMP if !v6 => (seg.len() >= 8).then_some(0),
+        // ICMPv6 may be neighbour discovery, with options to validate.
+        ipproto::ICMPV6 if v6 => None,
+        _ => Some(0),
+    }
+}
+
+/// Reads the simple-match fields of `frame`, or `None` when the frame is
+/// not plain (see the module docs): the caller then extracts the full key.
+#[inline]
+pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
+    let mut et = be16(frame, 12)?;
+    let mut ofs = 14;
+    let (mut tpid, mut tci) = (0, 0);
+    let mut tags = 0;
+    while tags < 2 && vlan::is_tpid(et) {
+        let t = be16(frame, ofs)?;
+        if tags == 0 {
+            tpid = et;
+            tci = t | VLAN_CFI;
+        }
+        et = be16(frame, ofs + 2)?;
+        ofs += 4;
+        tags += 1;
+    }
+    let mut f = SimpleFields {
+        eth_type: et,
+        tci,
+        tpid,
+        nw_frag: 0,
+        tcp_flags: 0,
+        l3_ofs: ofs16(ofs, frame.len()),
+        l4_ofs: NO_OFS,
+    };
+    match et {
+        ethertype::IPV4 => {
+            let h = frame.get(ofs..)?.first_chunk::<20>()?;
+            let ihl = usize::from(h[0] & 0x0f) * 4;
+            let tot = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            if h[0] >> 4 != 4 || ihl < 20 || tot < ihl || frame.len() - ofs < tot {
+                return None;
+            }
+            let fo = u16::from_be_bytes([h[6], h[7]]);
+            if fo & 0x3fff != 0 {
+                if fo & 0x1fff != 0 {
+                    f.nw_frag = FRAG_ANY | FRAG_LATER;
+                    return Some(f);
+                }
+                f.nw_frag = FRAG_ANY;
+            }
+            let (l4, end) = (ofs + ihl, ofs + tot);
+            f.tcp_flags = l4_ok(frame.get(l4..end)?, h[9], false)?;
+            f.l4_ofs = ofs16(l4, end);
+        }
+        ethertype::IPV6 => {
+            let h = frame.get(ofs..)?.first_chunk::<40>()?;
+            let start = ofs + 40;
+            let end = start + usize::from(u16::from_be_bytes([h[4], h[5]]));
+            let nh = h[6];
+            if h[0] >> 4 != 6 || ipv6::is_ext_header(nh) {
+                return None;
+            }
+            f.tcp_flags = l4_ok(frame.get(start..end)?, nh, true)?;
+            f.l4_ofs = ofs16(start, end);
+        }
+        ethertype::ARP | ethertype::RARP => {
+            frame.get(ofs..)?.first_chunk::<28>()?;
+        }
+        // 802.3 length field: LLC/SNAP decoding is the extractor's.
+        t if t < 0x0600 => return None,
+        _ => {}
+    }
+    Some(f)
+}
+
+/// The mask of a simple megaflow on the four fields it may match besides
+/// `recirc_id` and `in_port`. Any bits may be kept; the lookup masks the
+/// packet's fields with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    eth_type: u16,
+    tci: u16,
+    tpid: u16,
+    nw_frag: u8,
+}
+
+impl Shape {
+    /// The lookup value of fields under this shape.
+    #[inline(always)]
+    fn value(&self, eth_type: u16, tci: u16, tpid: u16, nw_frag: u8) -> u64 {
+        u64::from(eth_type & self.eth_type)
+            | u64::from(tci & self.tci) << 16
+            | u64::from(tpid & self.tpid) << 32
+            | u64::from(nw_frag & self.nw_frag) << 48
+    }
+}
+
+/// How a megaflow relates to simple match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// Cannot match a packet fresh from a port (its `recirc_id` is not 0).
+    Recirc,
+    /// Could match fresh packets of any port: `in_port` not exact.
+    AnyPort,
+    /// Matches fresh packets of this port on more than a simple mask.
+    Full(u32),
+    /// Simple, on this port.
+    Simple(u32, Shape),
+}
+
+fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
+    let m = &mask.0;
+    if key.recirc_id & m.recirc_id != 0 {
+        return Class::Recirc;
+    }
+    if m.in_port != u32::MAX {
+        return Class::AnyPort;
+    }
+    // The mask with recirc_id (known 0 here), in_port and the shape's
+    // fields taken out must be empty.
+    let mut rest = *m;
+    rest.recirc_id = 0;
+    rest.in_port = 0;
+    rest.eth_type = 0;
+    rest.vlan_tci[0] = 0;
+    rest.vlan_tpid[0] = 0;
+    rest.nw_frag = 0;
+    if m.recirc_id != u32::MAX || rest.words().iter().any(|&w| w != 0) {
+        return Class::Full(key.in_port);
+    }
+    Class::Simple(
+        key.in_port,
+        Shape {
+            eth_type: m.eth_type,
+            tci: m.vlan_tci[0],
+            tpid: m.vlan_tpid[0],
+            nw_frag: m.nw_frag,
+        },
+    )
+}
+
+struct ShapeTable {
+    shape: Shape,
+    flows: HashMap<u64, Arc<Megaflow>>,
+}
+
+/// The simple megaflows of one input port.
+#[derive(Default)]
+pub struct PortIndex {
+    /// Megaflows of this port that need the full path.
+    full: u32,
+    shapes: Vec<ShapeTable>,
+}
+
+impl PortIndex {
+    /// The megaflow matching a packet of this port with fields `f` (and
+    /// recirculation id 0).
+    #[inline]
+    pub fn lookup(&self, f: &SimpleFields) -> Option<&Arc<Megaflow>> {
+        self.shapes.iter().find_map(|t| {
+            let v = t.shape.value(f.eth_type, f.tci, f.tpid, f.nw_frag);
+            t.flows.get(&v)
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.full == 0 && self.shapes.is_empty()
+    }
+}
+
+/// The simple-match index of one classifier. See the module docs.
+#[derive(Default)]
+pub struct SimpleIndex {
+    ports: HashMap<u32, PortIndex>,
+    /// Megaflows with a wildcarded `in_port` that fresh packets can match.
+    any_port: u32,
+}
+
+impl SimpleIndex {
+    /// The index of `in_port`, when simple match serves that port.
+    #[inline]
+    pub fn port(&self, in_port: u32) -> Option<&PortIndex> {
+        if self.any_port != 0 {
+            return None;
+        }
+        let p = self.ports.get(&in_port)?;
+        (p.full == 0 && !p.shapes.is_empty() && p.shapes.len() <= MAX_SHAPES).then_some(p)
+    }
+
+    /// Records a megaflow just installed in the classifier. The classifier
+    /// refuses duplicates (same mask and masked key), so no two simple
+    /// megaflows share a shape and value.
+    pub fn insert(&mut self, flow: &Arc<Megaflow>) {
+        match classify(&flow.key, &flow.mask) {
+            Class::Recirc => {}
+            Class::AnyPort => self.any_port += 1,
+            Class::Full(p) => self.ports.entry(p).or_default().full += 1,
+            Class::Simple(p, shape) => {
+                let k = &flow.key;
+                let v = shape.value(k.eth_type, k.vlan_tci[0], k.vlan_tpid[0], k.nw_frag);
+                let port = self.ports.entry(p).or_default();
+                let i = match port.shapes.iter().position(|t| t.shape == shape) {
+                    Some(i) => i,
+                    None => {
+                        port.shapes.push(ShapeTable {
+                            shape,
+                            flows: HashMap::new(),
+                        });
+                        port.shapes.len() - 1
+                    }
+                };
+                port.shapes[i].flows.insert(v, flow.clone());
+            }
+        }
+    }
+
+    /// Forgets a megaflow just removed from the classifier.
+    pub fn remove(&mut self, flow: &Arc<Megaflow>) {
+        match classify(&flow.key, &flow.mask) {
+            Class::Recirc => {}
+            Class::AnyPort => self.any_port = self.any_port.saturating_sub(1),
+            Class::Full(p) => {
+                if let Some(port) = self.ports.get_mut(&p) {
+                    port.full = port.full.saturating_sub(1);
+                    if port.is_empty() {
+                        self.ports.remove(&p);
+                    }
+                }
+            }
+            Class::Simple(p, shape) => {
+                let Some(port) = self.ports.get_mut(&p) else {
+                    return;
+                };
+                let k = &flow.key;
+                let v = shape.value(k.eth_type, k.vlan_tci[0], k.vlan_tpid[0], k.nw_frag);
+                if let Some(i) = port.shapes.iter().position(|t| t.shape == shape) {
+                    let t = &mut port.shapes[i];
+                    if t.flows.get(&v).is_some_and(|f| Arc::ptr_eq(f, flow)) {
+                        t.flows.remove(&v);
+                    }
+                    if t.flows.is_empty() {
+                        port.shapes.swap_remove(i);
+                    }
+                }
+                if port.is_empty() {
+                    self.ports.remove(&p);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::DpAction;
+    use crate::extract::extract_frame;
+    use crate::key::FRAG_MASK;
+    use crate::packet::PacketMeta;
+    use crate::wire::build;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+    const IP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const IP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    /// Checks the contract against the extractor: an answer from `parse`
+    /// agrees with extraction and extraction found nothing malformed.
+    fn agrees(frame: &[u8]) -> Result<Option<SimpleFields>, String> {
+        let mut k = FlowKey::ZERO;
+        let (l3, l4) = extract_frame(frame, &PacketMeta::default(), &mut k);
+        let Some(f) = parse(frame) else {
+            return Ok(None);
+        };
+        let want = SimpleFields {
+            eth_type: k.eth_type,
+            tci: k.vlan_tci[0],
+            tpid: k.vlan_tpid[0],
+            nw_frag: k.nw_frag,
+            tcp_flags: k.tcp_flags,
+            l3_ofs: l3,
+            l4_ofs: l4,
+        };
+        if k.parse_err != 0 {
+            return Err(format!(
+                "parse answered {f:?} but extraction has parse_err {:#x}",
+                k.parse_err
+            ));
+        }
+        if f != want {
+            return Err(format!("parse {f:?} != extract {want:?}"));
+        }
+        Ok(Some(f))
+    }
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn plain_frames_are_parsed_like_the_extractor() {
+        let udp = build::udp4(A, B, IP_A, IP_B, 1, 2, 18);
+        let frames = [
+            udp.clone(),
+            build::tcp4(A, B, IP_A, IP_B, 1, 2, 0x012, 0),
+            build::icmp4(A, B, IP_A, IP_B, 8, 0, 4),
+            build::push_vlan(&udp, 0x8100, 0x2005),
+            build::push_vlan(&build::push_vlan(&udp, 0x8100, 7), 0x88a8, 9),
+            build::udp6(A, B, v6("fe80::1"), v6("fe80::2"), 3, 4, 10),
+            build::tcp6(A, B, v6("fe80::1"), v6("fe80::2"), 3, 4, 0x002, 0),
+            build::arp(A, B, 1, A, IP_A, [0; 6], IP_B),
+            build::ethernet(A, B, 0x88cc, &[0; 46]),
+        ];
+        for f in &frames {
+            let got = agrees(f).unwrap();
+            assert!(
+                got.is_some(),
+                "a plain frame must take the short parse: {f:02x?}"
+            );
+        }
+        let tcp = agrees(&frames[1]).unwrap().unwrap();
+        assert_eq!(tcp.tcp_flags, 0x012);
+        let tagged = agrees(&frames[3]).unwrap().unwrap();
+        assert_eq!(
+            (tagged.tpid, tagged.tci, tagged.l3_ofs),
+            (0x8100, 0x3005, 18)
+        );
+    }
+
+    #[test]
+    fn unusual_frames_go_to_the_full_path() {
+        let udp = build::udp4(A, B, IP_A, IP_B, 1, 2, 18);
+        let mut bad_ihl = udp.clone();
+        bad_ihl[14] = 0x44;
+        let mut cases = vec![
+            udp[..13].to_vec(),                         // runt
+            udp[..40].to_vec(), // UDP header cut (total length beyond frame)
+            bad_ihl,            // malformed IPv4
+            build::ethernet(A, B, 0x0040, &[0xaa; 64]), // 802.3 length
+            build::nd_ns(A, B, v6("fe80::1"), v6("fe80::2"), v6("fe80::3"), Some(A)),
+        ];
+        let mut short_l4 = build::udp4(A, B, IP_A, IP_B, 1, 2, 0);
+        // IPv4 total length says 24: only 4 bytes of UDP header.
+        short_l4[16..18].copy_from_slice(&24u16.to_be_bytes());
+        cases.push(short_l4);
+        for f in &cases {
+            assert_eq!(agrees(f).unwrap(), None, "{f:02x?}");
+        }
+    }
+
+    #[test]
+    fn later_fragments_parse_without_l4() {
+        let mut f = build::udp4(A, B, IP_A, IP_B, 1, 2, 18);
+        f[20..22].copy_from_slice(&0x00b9u16.to_be_bytes()); // offset 185*8
+        let got = agrees(&f).unwrap().unwrap();
+        assert_eq!((got.nw_frag, got.l4_ofs), (FRAG_ANY | FRAG_LATER, NO_OFS));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn random_bytes_agree_with_the_extractor(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            et in prop::sample::select(vec![0x0800u16, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x0600, 0x05ff, 0x88cc]),
+        ) {
+            // Random bytes, and the same bytes with a chosen ethertype so
+            // that the IP and VLAN branches are reached often.
+            prop_assert!(agrees(&bytes).is_ok(), "{:?}", agrees(&bytes));
+            let mut b = bytes.clone();
+            if b.len() >= 14 {
+                b[12..14].copy_from_slice(&et.to_be_bytes());
+                if et == 0x0800 && b.len() > 14 {
+                    b[14] = 0x45;
+                }
+            }
+            prop_assert!(agrees(&b).is_ok(), "{:?}", agrees(&b));
+        }
+
+        #[test]
+        fn mutated_plain_frames_agree_with_the_extractor(
+            which in 0usize..5,
+            at in 0usize..80,
+            val in any::<u8>(),
+            cut in 0usize..100,
+            l3_len in proptest::option::of(0u16..80),
+        ) {
+            let base = match which {
+                0 => build::udp4(A, B, IP_A, IP_B, 1, 2, 18),
+                1 => build::tcp4(A, B, IP_A, IP_B, 1, 2, 0x18, 6),
+                2 => build::udp6(A, B, v6("fe80::1"), v6("fe80::2"), 3, 4, 10),
+                3 => build::push_vlan(&build::tcp4(A, B, IP_A, IP_B, 1, 2, 2, 0), 0x8100, 5),
+                _ => build::arp(A, B, 2, A, IP_A, B, IP_B),
+            };
+            let mut f = base.clone();
+            if at < f.len() {
+                f[at] = val;
+            }
+            if let Some(len) = l3_len {
+                // IPv4 total length / IPv6 payload length: short L4 headers.
+                let at = match which { 2 => 18, 3 => 20, _ => 16 };
+                f[at..at + 2].copy_from_slice(&len.to_be_bytes());
+            }
+            f.truncate(f.len().saturating_sub(cut % 30));
+            prop_assert!(agrees(&f).is_ok(), "{:?}", agrees(&f));
+        }
+    }
+
+    fn megaflow(
+        in_port: u32,
+        eth_type: u16,
+        frag_mask: u8,
+        extra: impl Fn(&mut FlowMask),
+    ) -> Arc<Megaflow> {
+        let mut key = FlowKey::ZERO;
+        key.in_port = in_port;
+        key.eth_type = eth_type;
+        let mut mask = FlowMask::default();
+        mask.0.recirc_id = u32::MAX;
+        mask.0.in_port = u32::MAX;
+        mask.0.eth_type = 0xffff;
+        mask.0.nw_frag = frag_mask;
+        extra(&mut mask);
+        Arc::new(Megaflow::new(
+            &key,
+            mask,
+            vec![DpAction::Output(2)],
+            in_port.into(),
+        ))
+    }
+
+    fn fields(eth_type: u16) -> SimpleFields {
+        SimpleFields {
+            eth_type,
+            tci: 0,
+            tpid: 0,
+            nw_frag: 0,
+            tcp_flags: 0,
+            l3_ofs: 14,
+            l4_ofs: 34,
+        }
+    }
+
+    #[test]
+    fn index_serves_a_port_only_while_all_its_flows_are_simple() {
+        let mut ix = SimpleIndex::default();
+        let ip = megaflow(1, ethertype::IPV4, FRAG_MASK, |_| {});
+        ix.insert(&ip);
+        let hit = ix.port(1).unwrap().lookup(&fields(ethertype::IPV4));
+        assert!(hit.is_some_and(|f| Arc::ptr_eq(f, &ip)));
+        assert!(ix
+            .port(1)
+            .unwrap()
+            .lookup(&fields(ethertype::IPV6))
+            .is_none());
+        let mut frag = fields(ethertype::IPV4);
+        frag.nw_frag = FRAG_ANY;
+        assert!(ix.port(1).unwrap().lookup(&frag).is_none());
+        assert!(ix.port(2).is_none());
+
+        // An ARP flow masking only in_port: a second shape, still simple.
+        let arp = megaflow(1, 0, 0, |m| m.0.eth_type = 0);
+        ix.insert(&arp);
+        let p = ix.port(1).unwrap();
+        assert!(p
+            .lookup(&fields(ethertype::IPV4))
+            .is_some_and(|f| Arc::ptr_eq(f, &ip)));
+        assert!(p
+            .lookup(&fields(ethertype::ARP))
+            .is_some_and(|f| Arc::ptr_eq(f, &arp)));
+
+        // A flow that matches an address: port 1 leaves simple match.
+        let l3 = megaflow(1, ethertype::IPV4, FRAG_MASK, |m| m.0.nw_dst = u32::MAX);
+        ix.insert(&l3);
+        assert!(ix.port(1).is_none());
+        ix.remove(&l3);
+        assert!(ix.port(1).is_some());
+
+        // Recirculated flows do not count; wildcarded in_port turns it off.
+        let mut rk = FlowKey::ZERO;
+        rk.recirc_id = 5;
+        let mut rm = FlowMask::default();
+        rm.0.recirc_id = u32::MAX;
+        rm.0.nw_dst = u32::MAX;
+        let recirc = Arc::new(Megaflow::new(&rk, rm, vec![], 9));
+        ix.insert(&recirc);
+        assert!(ix.port(1).is_some());
+        let mut any = ip.mask;
+        any.0.in_port = 0;
+        let anyf = Arc::new(Megaflow::new(&ip.key, any, vec![], 10));
+        ix.insert(&anyf);
+        assert!(ix.port(1).is_none());
+        ix.remove(&anyf);
+
+        ix.remove(&ip);
+        ix.remove(&arp);
+        ix.remove(&recirc);
+        assert!(ix.port(1).is_none());
+        assert!(ix.ports.is_empty(), "empty ports are dropped");
+    }
+
+    #[test]
+    fn too_many_shapes_turn_the_port_off() {
+        let mut ix = SimpleIndex::default();
+        for tci in 0..=MAX_SHAPES as u16 {
+            ix.insert(&megaflow(3, ethertype::IPV4, FRAG_MASK, |m| {
+                m.0.vlan_tci[0] = 1 << tci
+            }));
+            assert_eq!(ix.port(3).is_some(), usize::from(tci) < MAX_SHAPES);
+        }
+    }
+}
