@@ -137,8 +137,8 @@ fn forward(name: &str, flows: &str, n_flows: u32, dur: Duration, core: usize) {
         0.0
     };
     println!(
-        "| {name} | {mpps:.2} Mpps | {cpp:.0} | {} | {} | {} |",
-        st.emc_hits, st.megaflow_hits, st.megaflows
+        "| {name} | {mpps:.2} Mpps | {cpp:.0} | {} | {} | {} | {} |",
+        st.simple_match_hits, st.emc_hits, st.megaflow_hits, st.megaflows
     );
     dp.stop();
 }
@@ -294,13 +294,14 @@ fn tunnel_loop(kind: dpif_netdev::actions::TunnelType, dur: Duration, core: usiz
         TunnelType::Geneve => "Geneve encap + decap, 1 flow",
     };
     println!(
-        "| {name} | {:.2} Mpps | {:.0} | {} | {} | {} |",
+        "| {name} | {:.2} Mpps | {:.0} | {} | {} | {} | {} |",
         st.rx_packets as f64 / secs / 1e6,
         if st.rx_packets > 0 {
             st.busy_cycles as f64 / st.rx_packets as f64
         } else {
             0.0
         },
+        st.simple_match_hits,
         st.emc_hits,
         st.megaflow_hits,
         st.megaflows
@@ -321,8 +322,10 @@ fn main() {
     let cores = core_affinity_ids();
     let core = *cores.last().unwrap_or(&0);
     println!("machine: {}, PMD on core {core}", cpu_model());
-    println!("| scenario | rate | cycles/pkt | emc hits | megaflow hits | megaflows |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| scenario | rate | cycles/pkt | simple match hits | emc hits | megaflow hits | megaflows |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     let one_rule =
         "priority=10,in_port=1,actions=output:2\npriority=10,in_port=2,actions=output:1\n";
     if want("1 flow, 1 rule") {
