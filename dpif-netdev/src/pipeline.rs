@@ -32,7 +32,7 @@ use crate::hash::emc_hash;
 use crate::key::{parse_err, FlowKey};
 use crate::megaflow::Megaflow;
 use crate::packet::{Packet, PacketBatch, MAX_BURST};
-use crate::simple_match::{self, SimpleFields};
+use crate::simple_match;
 use std::sync::Arc;
 
 /// Recirculation passes allowed per packet (OVS's MAX_RECIRC_DEPTH); the
@@ -145,7 +145,7 @@ impl FastPath {
                 p.prefetch();
             }
             // The previous packet's answer: a burst is mostly one flow.
-            let mut last: Option<(SimpleFields, &Arc<Megaflow>)> = None;
+            let mut last: Option<(u64, &Arc<Megaflow>)> = None;
             for i in 0..n {
                 if let Some(p) = pkts.get(i + PREFETCH_AHEAD) {
                     p.prefetch();
@@ -159,11 +159,12 @@ impl FastPath {
                 };
                 pkt.md.l3_ofs = f.l3_ofs;
                 pkt.md.l4_ofs = f.l4_ofs;
+                let bits = f.bits();
                 let flow = match last {
-                    Some((lf, flow)) if lf.same_match(&f) => flow,
+                    Some((b, flow)) if b == bits => flow,
                     _ => match port.lookup(&f) {
                         Some(flow) => {
-                            last = Some((f, flow));
+                            last = Some((bits, flow));
                             flow
                         }
                         None => continue,
@@ -283,6 +284,13 @@ impl FastPath {
         // are updated once per run, and a run whose actions are a lone
         // `output` goes to the sink in one call, so the port is looked up
         // once per run rather than once per packet.
+        // Frame lengths first, for the runs' byte counts: summing them
+        // while the packets stream into the sink kept the running total
+        // in memory (a store-forwarding chain through every packet).
+        let mut lens = [0u32; MAX_BURST];
+        for (l, p) in lens.iter_mut().zip(batch.packets()) {
+            *l = p.len() as u32;
+        }
         let mut pkts = batch.drain();
         let mut i = 0;
         while i < n {
@@ -298,17 +306,13 @@ impl FastPath {
                 i += 1;
                 continue;
             };
-            let mut tcp = tcp_flags[i];
             let mut j = i + 1;
             while j < n && flows[j].is_some_and(|f| Arc::ptr_eq(f, flow)) {
-                tcp |= tcp_flags[j];
                 j += 1;
             }
-            let mut bytes = 0u64;
-            let run = pkts
-                .by_ref()
-                .take(j - i)
-                .inspect(|p| bytes += p.len() as u64);
+            let tcp = tcp_flags[i..j].iter().fold(0, |a, &t| a | t);
+            let bytes: u64 = lens[i..j].iter().map(|&l| u64::from(l)).sum();
+            let run = pkts.by_ref().take(j - i);
             execute_batch(&flow.actions, run, sink);
             flow.stats.add((j - i) as u64, bytes, now, tcp);
             i = j;
@@ -492,9 +496,12 @@ mod tests {
             8,
         );
         let mut missed = Vec::new();
-        fp.process(&mut batch_of(std::slice::from_ref(&v6)), 6, &mut sink, |p, k| {
-            missed.push((p.data().to_vec(), k.eth_type))
-        });
+        fp.process(
+            &mut batch_of(std::slice::from_ref(&v6)),
+            6,
+            &mut sink,
+            |p, k| missed.push((p.data().to_vec(), k.eth_type)),
+        );
         assert_eq!(missed, vec![(v6, 0x86dd)]);
 
         // Removed: no longer answered.

@@ -69,13 +69,18 @@ pub struct SimpleFields {
     pub l4_ofs: u16,
 }
 
+/// The four matchable fields packed in one word (the layout of [`Shape`]
+/// values).
+#[inline(always)]
+fn pack(eth_type: u16, tci: u16, tpid: u16, nw_frag: u8) -> u64 {
+    u64::from(eth_type) | u64::from(tci) << 16 | u64::from(tpid) << 32 | u64::from(nw_frag) << 48
+}
+
 impl SimpleFields {
-    /// Whether `other` has the same matchable fields (so the same simple
-    /// megaflow, if any).
+    /// The matchable fields as one word.
     #[inline(always)]
-    pub fn same_match(&self, other: &SimpleFields) -> bool {
-        (self.eth_type, self.tci, self.tpid, self.nw_frag)
-            == (other.eth_type, other.tci, other.tpid, other.nw_frag)
+    pub fn bits(&self) -> u64 {
+        pack(self.eth_type, self.tci, self.tpid, self.nw_frag)
     }
 }
 
@@ -184,24 +189,16 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
 }
 
 /// The mask of a simple megaflow on the four fields it may match besides
-/// `recirc_id` and `in_port`. Any bits may be kept; the lookup masks the
-/// packet's fields with them.
+/// `recirc_id` and `in_port`, packed as [`SimpleFields::bits`]. Any bits
+/// may be kept; the lookup masks the packet's fields with them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shape {
-    eth_type: u16,
-    tci: u16,
-    tpid: u16,
-    nw_frag: u8,
-}
+pub struct Shape(u64);
 
 impl Shape {
-    /// The lookup value of fields under this shape.
+    /// The lookup value of packed fields under this shape.
     #[inline(always)]
-    fn value(&self, eth_type: u16, tci: u16, tpid: u16, nw_frag: u8) -> u64 {
-        u64::from(eth_type & self.eth_type)
-            | u64::from(tci & self.tci) << 16
-            | u64::from(tpid & self.tpid) << 32
-            | u64::from(nw_frag & self.nw_frag) << 48
+    fn value(&self, bits: u64) -> u64 {
+        bits & self.0
     }
 }
 
@@ -240,12 +237,7 @@ fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
     }
     Class::Simple(
         key.in_port,
-        Shape {
-            eth_type: m.eth_type,
-            tci: m.vlan_tci[0],
-            tpid: m.vlan_tpid[0],
-            nw_frag: m.nw_frag,
-        },
+        Shape(pack(m.eth_type, m.vlan_tci[0], m.vlan_tpid[0], m.nw_frag)),
     )
 }
 
@@ -267,10 +259,10 @@ impl PortIndex {
     /// recirculation id 0).
     #[inline]
     pub fn lookup(&self, f: &SimpleFields) -> Option<&Arc<Megaflow>> {
-        self.shapes.iter().find_map(|t| {
-            let v = t.shape.value(f.eth_type, f.tci, f.tpid, f.nw_frag);
-            t.flows.get(&v)
-        })
+        let bits = f.bits();
+        self.shapes
+            .iter()
+            .find_map(|t| t.flows.get(&t.shape.value(bits)))
     }
 
     fn is_empty(&self) -> bool {
@@ -307,7 +299,7 @@ impl SimpleIndex {
             Class::Full(p) => self.ports.entry(p).or_default().full += 1,
             Class::Simple(p, shape) => {
                 let k = &flow.key;
-                let v = shape.value(k.eth_type, k.vlan_tci[0], k.vlan_tpid[0], k.nw_frag);
+                let v = shape.value(pack(k.eth_type, k.vlan_tci[0], k.vlan_tpid[0], k.nw_frag));
                 let port = self.ports.entry(p).or_default();
                 let i = match port.shapes.iter().position(|t| t.shape == shape) {
                     Some(i) => i,
@@ -342,7 +334,7 @@ impl SimpleIndex {
                     return;
                 };
                 let k = &flow.key;
-                let v = shape.value(k.eth_type, k.vlan_tci[0], k.vlan_tpid[0], k.nw_frag);
+                let v = shape.value(pack(k.eth_type, k.vlan_tci[0], k.vlan_tpid[0], k.nw_frag));
                 if let Some(i) = port.shapes.iter().position(|t| t.shape == shape) {
                     let t = &mut port.shapes[i];
                     if t.flows.get(&v).is_some_and(|f| Arc::ptr_eq(f, flow)) {
