@@ -5,7 +5,9 @@
 //! Port-to-port forwarding rules (`in_port=1,actions=output:2`, the
 //! everyday NFV rule) translate to megaflows whose mask keeps only
 //! `recirc_id`, `in_port`, `eth_type`, `nw_frag` and perhaps the outer VLAN
-//! tag. For such a megaflow the full flow key is never needed: a short
+//! tag. Tunnel encapsulation adds the ECN bits of `nw_tos`, so rvs also
+//! allows `nw_tos` (OVS's simple match does not, and its encap megaflows
+//! take the full path). For such a megaflow the full flow key is never needed: a short
 //! parse of the Ethernet, VLAN and IP fixed headers ([`parse`]) gives every
 //! field it matches, and one small hash lookup finds it. No key
 //! extraction, no EMC, no subtable walk.
@@ -24,7 +26,7 @@
 //! # Why it is exact
 //! A simple hit means: the megaflow's masked key equals the packet's key
 //! under the megaflow's mask (its mask keeps `recirc_id`, `in_port` and the
-//! four fields in [`Shape`], all of which are compared), so the megaflow
+//! five fields in [`Shape`], all of which are compared), so the megaflow
 //! matches the packet, as a classifier hit would. [`parse`] gives up
 //! (`None`, full path) on every frame whose extraction is not plain: any
 //! frame [`crate::extract`] would mark with a parse error (those are
@@ -61,6 +63,8 @@ pub struct SimpleFields {
     pub tpid: u16,
     /// `FlowKey::nw_frag`.
     pub nw_frag: u8,
+    /// `FlowKey::nw_tos` (IPv4 TOS, IPv6 traffic class).
+    pub nw_tos: u8,
     /// `FlowKey::tcp_flags`.
     pub tcp_flags: u16,
     /// Start of the L3 header, or [`NO_OFS`].
@@ -69,18 +73,28 @@ pub struct SimpleFields {
     pub l4_ofs: u16,
 }
 
-/// The four matchable fields packed in one word (the layout of [`Shape`]
+/// The five matchable fields packed in one word (the layout of [`Shape`]
 /// values).
 #[inline(always)]
-fn pack(eth_type: u16, tci: u16, tpid: u16, nw_frag: u8) -> u64 {
-    u64::from(eth_type) | u64::from(tci) << 16 | u64::from(tpid) << 32 | u64::from(nw_frag) << 48
+fn pack(eth_type: u16, tci: u16, tpid: u16, nw_frag: u8, nw_tos: u8) -> u64 {
+    u64::from(eth_type)
+        | u64::from(tci) << 16
+        | u64::from(tpid) << 32
+        | u64::from(nw_frag) << 48
+        | u64::from(nw_tos) << 56
 }
 
 impl SimpleFields {
     /// The matchable fields as one word.
     #[inline(always)]
     pub fn bits(&self) -> u64 {
-        pack(self.eth_type, self.tci, self.tpid, self.nw_frag)
+        pack(
+            self.eth_type,
+            self.tci,
+            self.tpid,
+            self.nw_frag,
+            self.nw_tos,
+        )
     }
 }
 
@@ -143,6 +157,7 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
         tci,
         tpid,
         nw_frag: 0,
+        nw_tos: 0,
         tcp_flags: 0,
         l3_ofs: ofs16(ofs, frame.len()),
         l4_ofs: NO_OFS,
@@ -155,6 +170,7 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
             if h[0] >> 4 != 4 || ihl < 20 || tot < ihl || frame.len() - ofs < tot {
                 return None;
             }
+            f.nw_tos = h[1];
             let fo = u16::from_be_bytes([h[6], h[7]]);
             if fo & 0x3fff != 0 {
                 if fo & 0x1fff != 0 {
@@ -176,6 +192,7 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
                 return None;
             }
             f.tcp_flags = l4_ok(frame.get(start..end)?, nh, true)?;
+            f.nw_tos = (u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 20) as u8;
             f.l4_ofs = ofs16(start, end);
         }
         ethertype::ARP | ethertype::RARP => {
@@ -188,7 +205,7 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
     Some(f)
 }
 
-/// The mask of a simple megaflow on the four fields it may match besides
+/// The mask of a simple megaflow on the five fields it may match besides
 /// `recirc_id` and `in_port`, packed as [`SimpleFields::bits`]. Any bits
 /// may be kept; the lookup masks the packet's fields with them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,12 +249,19 @@ fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
     rest.vlan_tci[0] = 0;
     rest.vlan_tpid[0] = 0;
     rest.nw_frag = 0;
+    rest.nw_tos = 0;
     if m.recirc_id != u32::MAX || rest.words().iter().any(|&w| w != 0) {
         return Class::Full(key.in_port);
     }
     Class::Simple(
         key.in_port,
-        Shape(pack(m.eth_type, m.vlan_tci[0], m.vlan_tpid[0], m.nw_frag)),
+        Shape(pack(
+            m.eth_type,
+            m.vlan_tci[0],
+            m.vlan_tpid[0],
+            m.nw_frag,
+            m.nw_tos,
+        )),
     )
 }
 
@@ -299,7 +323,13 @@ impl SimpleIndex {
             Class::Full(p) => self.ports.entry(p).or_default().full += 1,
             Class::Simple(p, shape) => {
                 let k = &flow.key;
-                let v = shape.value(pack(k.eth_type, k.vlan_tci[0], k.vlan_tpid[0], k.nw_frag));
+                let v = shape.value(pack(
+                    k.eth_type,
+                    k.vlan_tci[0],
+                    k.vlan_tpid[0],
+                    k.nw_frag,
+                    k.nw_tos,
+                ));
                 let port = self.ports.entry(p).or_default();
                 let i = match port.shapes.iter().position(|t| t.shape == shape) {
                     Some(i) => i,
@@ -334,7 +364,13 @@ impl SimpleIndex {
                     return;
                 };
                 let k = &flow.key;
-                let v = shape.value(pack(k.eth_type, k.vlan_tci[0], k.vlan_tpid[0], k.nw_frag));
+                let v = shape.value(pack(
+                    k.eth_type,
+                    k.vlan_tci[0],
+                    k.vlan_tpid[0],
+                    k.nw_frag,
+                    k.nw_tos,
+                ));
                 if let Some(i) = port.shapes.iter().position(|t| t.shape == shape) {
                     let t = &mut port.shapes[i];
                     if t.flows.get(&v).is_some_and(|f| Arc::ptr_eq(f, flow)) {
@@ -381,6 +417,7 @@ mod tests {
             tci: k.vlan_tci[0],
             tpid: k.vlan_tpid[0],
             nw_frag: k.nw_frag,
+            nw_tos: k.nw_tos,
             tcp_flags: k.tcp_flags,
             l3_ofs: l3,
             l4_ofs: l4,
@@ -539,6 +576,7 @@ mod tests {
             tci: 0,
             tpid: 0,
             nw_frag: 0,
+            nw_tos: 0,
             tcp_flags: 0,
             l3_ofs: 14,
             l4_ofs: 34,
@@ -601,6 +639,35 @@ mod tests {
         ix.remove(&recirc);
         assert!(ix.port(1).is_none());
         assert!(ix.ports.is_empty(), "empty ports are dropped");
+    }
+
+    #[test]
+    fn encap_megaflows_match_the_ecn_bits() {
+        // What the slow path makes of `in_port=1,actions=output:<vxlan>`:
+        // the inner ECN bits are matched (for ECN on encapsulation).
+        let mut ix = SimpleIndex::default();
+        let f = megaflow(1, ethertype::IPV4, FRAG_MASK, |m| m.0.nw_tos = 0x03);
+        ix.insert(&f);
+        let p = ix.port(1).expect("still simple");
+        let mut pkt = fields(ethertype::IPV4);
+        pkt.nw_tos = 0xb8; // DSCP EF, not-ECT: only DSCP differs
+        assert!(p.lookup(&pkt).is_some_and(|g| Arc::ptr_eq(g, &f)));
+        pkt.nw_tos = 0xb9; // ECT(1)
+        assert!(p.lookup(&pkt).is_none());
+        // Parsed from the wire, as the extractor does.
+        let mut spec = build::Ipv4Spec::new(IP_A, IP_B);
+        spec.tos = 0xb9;
+        let frame = build::ipv4_frame(
+            A,
+            B,
+            &spec,
+            &build::L4::Udp {
+                sport: 1,
+                dport: 2,
+                payload: &[0; 8],
+            },
+        );
+        assert_eq!(agrees(&frame).unwrap().map(|f| f.nw_tos), Some(0xb9));
     }
 
     #[test]
