@@ -732,12 +732,29 @@ pub fn hash_5tuple(pkt: &Packet, basis: u32) -> u32 {
     let d = pkt.data();
     let md = &pkt.md;
     let mut h = basis as u64;
-    let mut ip = false;
-    if let Some((l3, _)) = ipv4_hdr(d, md) {
-        h = hash_add(h, be32(d, l3 + off::IP4_SRC) as u64) ^ 4;
-        h = hash_add(h, be32(d, l3 + off::IP4_DST) as u64);
-        h = hash_add(h, d[l3 + off::IP4_PROTO] as u64);
-        ip = true;
+    let ip4 =
+        ipv4_hdr(d, md).and_then(|(l3, hl)| Some((l3, hl, d.get(l3..)?.first_chunk::<20>()?)));
+    if let Some((l3, hl, ip4)) = ip4 {
+        // The fixed header is read through one bounds-checked view, and
+        // the L4 ports are found from it instead of validating the header
+        // again in `l4_of` (same answer: ports only when `l4_ofs` is right
+        // after this header and the packet is not a later fragment).
+        // Tunnel encapsulation of simple-match packets, which carry no
+        // flow hash, hashes every packet here.
+        let w = |at: usize| u32::from_be_bytes([ip4[at], ip4[at + 1], ip4[at + 2], ip4[at + 3]]);
+        let proto = ip4[off::IP4_PROTO];
+        h = hash_add(h, w(off::IP4_SRC) as u64) ^ 4;
+        h = hash_add(h, w(off::IP4_DST) as u64);
+        h = hash_add(h, proto as u64);
+        let frag = u16::from_be_bytes([ip4[off::IP4_FRAG], ip4[off::IP4_FRAG + 1]]);
+        let l4 = l3 + hl;
+        if matches!(proto, ipproto::TCP | ipproto::UDP | ipproto::SCTP)
+            && ofs(md.l4_ofs) == Some(l4)
+            && frag & off::IP4_FRAG_OFS_MASK == 0
+            && l4 + 4 <= d.len()
+        {
+            h = hash_add(h, be32(d, l4) as u64);
+        }
     } else if let Some(l3) = ipv6_hdr(d, md) {
         for at in [l3 + off::IP6_SRC, l3 + off::IP6_DST] {
             let hi = ((be32(d, at) as u64) << 32) | be32(d, at + 4) as u64;
@@ -746,9 +763,6 @@ pub fn hash_5tuple(pkt: &Packet, basis: u32) -> u32 {
         }
         let proto = ipv6_walk(d, l3).map_or(d[l3 + off::IP6_NXT], |w| w.proto);
         h = hash_add(h, proto as u64) ^ 6;
-        ip = true;
-    }
-    if ip {
         if let Some(l4) = l4_of(d, md) {
             if matches!(l4.proto, ipproto::TCP | ipproto::UDP | ipproto::SCTP)
                 && l4.ofs + 4 <= d.len()
