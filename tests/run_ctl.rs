@@ -169,6 +169,65 @@ fn receive_sequence_counters_are_exact_after_each_step() {
     assert_eq!(read_pcap(&sb.path("p3.pcap")), vec![b]);
 }
 
+/// Port-to-port rules make megaflows that simple match answers without
+/// flow keys; adding a rule that matches an address moves the port back
+/// to the classifier, and forwarding and counters stay exact throughout.
+#[test]
+fn simple_match_serves_port_to_port_rules_in_the_running_switch() {
+    let sb = Sandbox::new("ctl-simple");
+    let cfg = sb.config(
+        "",
+        &dummy_bridge(&["priority=10,in_port=1,actions=output:2"]),
+    );
+    let mut r = Rvs::start(&sb, &cfg);
+    let frames: Vec<Vec<u8>> = (0..4)
+        .map(|i| udp(2 + i, 100 + u16::from(i), 7, 20))
+        .collect();
+    // First packet: upcall, megaflow in_port + eth_type + frag only.
+    r.receive("p1", &frames[..1]);
+    let mf = r.megaflows();
+    assert_eq!(mf.len(), 1, "{mf:#?}");
+    assert!(
+        mf[0].contains("in_port(1),eth_type(0x0800),ipv4(frag=no)") && mf[0].ends_with("actions:2"),
+        "{mf:#?}"
+    );
+    // Every later packet, of any IPv4 flow, by simple match.
+    r.receive("p1", &frames);
+    r.receive("p1", &frames);
+    let t = pmd_totals(&r);
+    assert_eq!(total(&t, "simple_match_hits"), 8, "{t:?}");
+    assert_eq!(
+        total(&t, "emc_hits") + total(&t, "megaflow_hits"),
+        0,
+        "{t:?}"
+    );
+    assert!(
+        r.megaflows()[0].contains("packets:9,"),
+        "{:#?}",
+        r.megaflows()
+    );
+
+    // An address rule on the same port: its megaflows match nw_dst, so
+    // port 1's packets go through extraction and the classifier again.
+    r.ctl(&[
+        "add-flow",
+        "br0",
+        "priority=20,udp,in_port=1,nw_dst=10.0.0.9,actions=output:3",
+    ]);
+    let to3 = udp(9, 1, 7, 20);
+    r.receive("p1", &[to3.clone(), frames[0].clone(), to3.clone()]);
+    let t = pmd_totals(&r);
+    assert_eq!(total(&t, "simple_match_hits"), 8, "{t:?}");
+    assert_eq!(total(&t, "tx_packets"), 12, "{t:?}");
+    r.exit();
+    let mut want2 = vec![frames[0].clone()];
+    want2.extend(frames.iter().cloned());
+    want2.extend(frames.iter().cloned());
+    want2.push(frames[0].clone());
+    assert_eq!(read_pcap(&sb.path("p2.pcap")), want2);
+    assert_eq!(read_pcap(&sb.path("p3.pcap")), vec![to3.clone(), to3]);
+}
+
 #[test]
 fn burst_of_32_before_the_megaflow_exists_is_forwarded_once() {
     let sb = Sandbox::new("ctl-burst");
