@@ -84,6 +84,17 @@ fn pack(eth_type: u16, tci: u16, tpid: u16, nw_frag: u8, nw_tos: u8) -> u64 {
         | u64::from(nw_tos) << 56
 }
 
+/// The simple-match fields of a key (or, for a mask's key, their mask).
+fn key_bits(k: &FlowKey) -> u64 {
+    pack(
+        k.eth_type,
+        k.vlan_tci[0],
+        k.vlan_tpid[0],
+        k.nw_frag,
+        k.nw_tos,
+    )
+}
+
 impl SimpleFields {
     /// The matchable fields as one word.
     #[inline(always)]
@@ -228,8 +239,8 @@ enum Class {
     AnyPort,
     /// Matches fresh packets of this port on more than a simple mask.
     Full(u32),
-    /// Simple, on this port.
-    Simple(u32, Shape),
+    /// Simple, on this port, with this shape and lookup value.
+    Simple(u32, Shape, u64),
 }
 
 fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
@@ -253,16 +264,9 @@ fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
     if m.recirc_id != u32::MAX || rest.words().iter().any(|&w| w != 0) {
         return Class::Full(key.in_port);
     }
-    Class::Simple(
-        key.in_port,
-        Shape(pack(
-            m.eth_type,
-            m.vlan_tci[0],
-            m.vlan_tpid[0],
-            m.nw_frag,
-            m.nw_tos,
-        )),
-    )
+    let shape = Shape(key_bits(m));
+    let bits = key_bits(key);
+    Class::Simple(key.in_port, shape, shape.value(bits))
 }
 
 struct ShapeTable {
@@ -321,15 +325,7 @@ impl SimpleIndex {
             Class::Recirc => {}
             Class::AnyPort => self.any_port += 1,
             Class::Full(p) => self.ports.entry(p).or_default().full += 1,
-            Class::Simple(p, shape) => {
-                let k = &flow.key;
-                let v = shape.value(pack(
-                    k.eth_type,
-                    k.vlan_tci[0],
-                    k.vlan_tpid[0],
-                    k.nw_frag,
-                    k.nw_tos,
-                ));
+            Class::Simple(p, shape, v) => {
                 let port = self.ports.entry(p).or_default();
                 let i = match port.shapes.iter().position(|t| t.shape == shape) {
                     Some(i) => i,
@@ -359,18 +355,10 @@ impl SimpleIndex {
                     }
                 }
             }
-            Class::Simple(p, shape) => {
+            Class::Simple(p, shape, v) => {
                 let Some(port) = self.ports.get_mut(&p) else {
                     return;
                 };
-                let k = &flow.key;
-                let v = shape.value(pack(
-                    k.eth_type,
-                    k.vlan_tci[0],
-                    k.vlan_tpid[0],
-                    k.nw_frag,
-                    k.nw_tos,
-                ));
                 if let Some(i) = port.shapes.iter().position(|t| t.shape == shape) {
                     let t = &mut port.shapes[i];
                     if t.flows.get(&v).is_some_and(|f| Arc::ptr_eq(f, flow)) {
