@@ -410,9 +410,8 @@ mod tests {
         ))
     }
 
-    /// A port-to-port megaflow: in_port, recirc_id, eth_type, nw_frag
-    /// (what the slow path makes of `in_port=P,actions=output:O`), plus
-    /// the outer VLAN tag's VID and CFI when `tci` is given.
+    /// A port-to-port megaflow (in_port, recirc_id, eth_type, nw_frag),
+    /// plus the outer VLAN tag's VID and CFI when `tci` is given.
     fn simple_flow(
         in_port: u32,
         eth_type: u16,
@@ -420,28 +419,12 @@ mod tests {
         tci: Option<u16>,
         out: u32,
     ) -> Arc<Megaflow> {
-        let mut k = FlowKey::ZERO;
-        k.in_port = in_port;
-        k.eth_type = eth_type;
-        k.nw_frag = frag;
-        let mut m = FlowMask::default();
-        m.0.in_port = u32::MAX;
-        m.0.recirc_id = u32::MAX;
-        m.0.eth_type = 0xffff;
-        m.0.nw_frag = crate::key::FRAG_MASK;
-        if let Some(t) = tci {
-            k.vlan_tci[0] = t;
-            m.0.vlan_tci[0] = 0x1fff;
-        }
-        Arc::new(Megaflow::new(
-            &k,
-            m,
-            vec![DpAction::Output(out)],
-            (u128::from(in_port) << 64)
-                | u128::from(out) << 32
-                | u128::from(eth_type) << 8
-                | u128::from(frag),
-        ))
+        crate::simple_match::test_megaflow(in_port, eth_type, frag, out, |k, m| {
+            if let Some(t) = tci {
+                k.vlan_tci[0] = t;
+                m.0.vlan_tci[0] = 0x1fff;
+            }
+        })
     }
 
     #[test]

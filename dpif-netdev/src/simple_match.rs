@@ -376,12 +376,37 @@ impl SimpleIndex {
     }
 }
 
+/// A megaflow as the slow path makes it of `in_port=P,actions=output:O`
+/// (for tests here and in [`crate::pipeline`]): matching `recirc_id` 0,
+/// `in_port`, `eth_type` and `nw_frag` exactly; `tweak` changes the key or
+/// the mask from there.
+#[cfg(test)]
+pub(crate) fn test_megaflow(
+    in_port: u32,
+    eth_type: u16,
+    nw_frag: u8,
+    out: u32,
+    tweak: impl FnOnce(&mut FlowKey, &mut FlowMask),
+) -> Arc<Megaflow> {
+    let mut k = FlowKey::ZERO;
+    k.in_port = in_port;
+    k.eth_type = eth_type;
+    k.nw_frag = nw_frag;
+    let mut m = FlowMask::default();
+    m.0.recirc_id = u32::MAX;
+    m.0.in_port = u32::MAX;
+    m.0.eth_type = 0xffff;
+    m.0.nw_frag = crate::key::FRAG_MASK;
+    tweak(&mut k, &mut m);
+    let ufid = u128::from(in_port) << 64 | u128::from(out) << 32 | u128::from(eth_type) << 8;
+    let actions = vec![crate::actions::DpAction::Output(out)];
+    Arc::new(Megaflow::new(&k, m, actions, ufid | u128::from(nw_frag)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::DpAction;
     use crate::extract::extract_frame;
-    use crate::key::FRAG_MASK;
     use crate::packet::PacketMeta;
     use crate::wire::build;
     use proptest::prelude::*;
@@ -535,29 +560,6 @@ mod tests {
         }
     }
 
-    fn megaflow(
-        in_port: u32,
-        eth_type: u16,
-        frag_mask: u8,
-        extra: impl Fn(&mut FlowMask),
-    ) -> Arc<Megaflow> {
-        let mut key = FlowKey::ZERO;
-        key.in_port = in_port;
-        key.eth_type = eth_type;
-        let mut mask = FlowMask::default();
-        mask.0.recirc_id = u32::MAX;
-        mask.0.in_port = u32::MAX;
-        mask.0.eth_type = 0xffff;
-        mask.0.nw_frag = frag_mask;
-        extra(&mut mask);
-        Arc::new(Megaflow::new(
-            &key,
-            mask,
-            vec![DpAction::Output(2)],
-            in_port.into(),
-        ))
-    }
-
     fn fields(eth_type: u16) -> SimpleFields {
         SimpleFields {
             eth_type,
@@ -574,7 +576,7 @@ mod tests {
     #[test]
     fn index_serves_a_port_only_while_all_its_flows_are_simple() {
         let mut ix = SimpleIndex::default();
-        let ip = megaflow(1, ethertype::IPV4, FRAG_MASK, |_| {});
+        let ip = test_megaflow(1, ethertype::IPV4, 0, 2, |_, _| {});
         ix.insert(&ip);
         let hit = ix.port(1).unwrap().lookup(&fields(ethertype::IPV4));
         assert!(hit.is_some_and(|f| Arc::ptr_eq(f, &ip)));
@@ -589,7 +591,10 @@ mod tests {
         assert!(ix.port(2).is_none());
 
         // An ARP flow masking only in_port: a second shape, still simple.
-        let arp = megaflow(1, 0, 0, |m| m.0.eth_type = 0);
+        let arp = test_megaflow(1, 0, 0, 2, |_, m| {
+            m.0.eth_type = 0;
+            m.0.nw_frag = 0;
+        });
         ix.insert(&arp);
         let p = ix.port(1).unwrap();
         assert!(p
@@ -600,7 +605,7 @@ mod tests {
             .is_some_and(|f| Arc::ptr_eq(f, &arp)));
 
         // A flow that matches an address: port 1 leaves simple match.
-        let l3 = megaflow(1, ethertype::IPV4, FRAG_MASK, |m| m.0.nw_dst = u32::MAX);
+        let l3 = test_megaflow(1, ethertype::IPV4, 0, 2, |_, m| m.0.nw_dst = u32::MAX);
         ix.insert(&l3);
         assert!(ix.port(1).is_none());
         ix.remove(&l3);
@@ -634,7 +639,7 @@ mod tests {
         // What the slow path makes of `in_port=1,actions=output:<vxlan>`:
         // the inner ECN bits are matched (for ECN on encapsulation).
         let mut ix = SimpleIndex::default();
-        let f = megaflow(1, ethertype::IPV4, FRAG_MASK, |m| m.0.nw_tos = 0x03);
+        let f = test_megaflow(1, ethertype::IPV4, 0, 2, |_, m| m.0.nw_tos = 0x03);
         ix.insert(&f);
         let p = ix.port(1).expect("still simple");
         let mut pkt = fields(ethertype::IPV4);
@@ -662,7 +667,7 @@ mod tests {
     fn too_many_shapes_turn_the_port_off() {
         let mut ix = SimpleIndex::default();
         for tci in 0..=MAX_SHAPES as u16 {
-            ix.insert(&megaflow(3, ethertype::IPV4, FRAG_MASK, |m| {
+            ix.insert(&test_megaflow(3, ethertype::IPV4, 0, 2, |_, m| {
                 m.0.vlan_tci[0] = 1 << tci
             }));
             assert_eq!(ix.port(3).is_some(), usize::from(tci) < MAX_SHAPES);
