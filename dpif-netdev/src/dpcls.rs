@@ -334,29 +334,20 @@ mod tests {
 
     #[test]
     fn simple_index_follows_every_change() {
-        let mut key = FlowKey::ZERO;
-        key.in_port = 4;
-        key.eth_type = 0x0800;
-        let mut mask = FlowMask::default();
-        mask.0.recirc_id = u32::MAX;
-        mask.0.in_port = u32::MAX;
-        mask.0.eth_type = 0xffff;
-        let flow = |k: &FlowKey| Arc::new(Megaflow::new(k, mask, vec![DpAction::Output(1)], 1));
+        let flow = |eth_type| crate::simple_match::test_megaflow(4, eth_type, 0, 1, |_, _| {});
         let mut c = Dpcls::new();
-        let a = flow(&key);
+        let a = flow(0x0800);
         c.insert(a.clone()).unwrap();
         assert!(c.simple().port(4).is_some());
-        assert!(c.insert(flow(&key)).is_err());
+        assert!(c.insert(flow(0x0800)).is_err());
         assert!(
             c.simple().port(4).is_some(),
             "a refused insert changes nothing"
         );
-        let mut k2 = key;
-        k2.eth_type = 0x86dd;
-        c.insert(flow(&k2)).unwrap();
+        c.insert(flow(0x86dd)).unwrap();
         assert_eq!(c.retain(|f| f.key.eth_type == 0x86dd), 1);
         assert!(c.simple().port(4).is_some());
-        c.replace(flow(&k2));
+        c.replace(flow(0x86dd));
         assert!(c.simple().port(4).is_some());
         c.clear();
         assert!(c.simple().port(4).is_none());
