@@ -3,14 +3,17 @@
 //! instructions and simulated cache misses per packet, which the 2-vCPU
 //! VM's wall clock (2x drift between minutes) cannot.
 //!
-//! `burstsim PACKETS FLOWS [IN_FLIGHT [EMC_LOOKUPS]]`: IN_FLIGHT (default 4096, a NIC
+//! `burstsim PACKETS FLOWS [IN_FLIGHT [EMC_LOOKUPS [KEYED]]]`: IN_FLIGHT (default 4096, a NIC
 //! ring's worth) 64-byte UDP packets of FLOWS flows (source ports) circulate
 //! through a FIFO, 32 at a time: fresh metadata as a port's receive gives
 //! it, then the fast path (one megaflow `in_port=1` → output, the EMC at
 //! OVS's default insertion probability), then back to the FIFO's tail, as
 //! the in-memory whole-switch bench does. EMC_LOOKUPS 0 turns EMC lookups
-//! off (`FastPath::set_emc_lookups`), as `emc_auto` does. Prints packets processed and the
-//! counters; divide callgrind's totals by the packet count.
+//! off (`FastPath::set_emc_lookups`), as `emc_auto` does. That megaflow is
+//! answered by simple match; KEYED 1 makes it match the IPv4 destination
+//! too, so packets take key extraction and the EMC instead. Prints packets
+//! processed and the counters; divide callgrind's totals by the packet
+//! count (or take the difference of two runs, which drops the set-up).
 
 use dpif_netdev::actions::DpAction;
 use dpif_netdev::execute::ActionSink;
@@ -76,6 +79,9 @@ fn main() {
     mask.0.in_port = u32::MAX;
     mask.0.recirc_id = u32::MAX;
     mask.0.eth_type = 0xffff;
+    if arg(5, 0) != 0 {
+        mask.0.nw_dst = u32::MAX;
+    }
     fp.dpcls
         .insert(Arc::new(Megaflow::new(
             &key,

@@ -3,15 +3,20 @@
 //! A [`Packet`] is one contiguous frame inside a buffer that has room in
 //! front of it (headroom, at least [`HEADROOM`] bytes for buffers this module
 //! allocates) so that VLAN tags and tunnel headers can be pushed without a
-//! copy. Who owns the buffer is abstract ([`Storage`]):
+//! copy. Who owns the buffer is abstract, and only asked when the packet
+//! is taken apart or dropped:
 //!
-//! - `Heap`: a boxed byte slice, normally recycled through a [`PacketPool`]
+//! - heap: a boxed byte slice, normally recycled through a [`PacketPool`]
 //!   so that steady-state forwarding does no heap allocation;
-//! - `Foreign`: memory owned by someone else (a DPDK mbuf), described by a
-//!   pointer, a capacity, an opaque token and a release function that is
-//!   called exactly once when the packet is dropped. Handing the packet back
-//!   to its owner (for transmit) goes through [`Packet::into_foreign`], which
-//!   does not call the release function.
+//! - foreign ([`ForeignBuf`]): memory owned by someone else (a DPDK mbuf),
+//!   described by a pointer, a capacity, an opaque token and a release
+//!   function that is called exactly once when the packet is dropped.
+//!   Handing the packet back to its owner (for transmit) goes through
+//!   [`Packet::into_foreign`], which does not call the release function.
+//!
+//! Either way the packet keeps the buffer's start and size as plain fields,
+//! so reaching the bytes (every header read on the fast path) is a pointer
+//! and a length, with no look at who owns them.
 //!
 //! The frame is `buf[head .. head + len]`. `l3_ofs` / `l4_ofs` in the
 //! metadata are offsets from the frame start, set by key extraction and kept
@@ -266,12 +271,18 @@ pub struct ForeignBuf {
     pub release: unsafe fn(usize),
 }
 
-/// Who owns the bytes of a [`Packet`].
-pub enum Storage {
-    /// A heap buffer (from a [`PacketPool`] or a one-off allocation).
-    Heap(Box<[u8]>),
-    /// A buffer owned elsewhere, released through its `release` function.
-    Foreign(ForeignBuf),
+/// Who owns the bytes of a [`Packet`] (its `base` and `cap`), and so how
+/// they are given back.
+enum Owner {
+    /// A `Box<[u8]>` of exactly `cap` bytes at `base`, leaked into the
+    /// packet and rebuilt to be freed when it drops. A shell (no buffer) is
+    /// the empty box: `cap` 0, `base` dangling, nothing to free.
+    Heap,
+    /// A buffer owned elsewhere, released through `release(token)`.
+    Foreign {
+        token: usize,
+        release: unsafe fn(usize),
+    },
 }
 
 /// Errors of buffer operations. The packet is unchanged when one is returned.
@@ -319,19 +330,29 @@ pub struct Packet {
 /// The frame's buffer, its position, and the packet's metadata. Laid out
 /// (C order, line-aligned) so that the buffer fields and the metadata every
 /// packet uses share the first cache line; see [`PacketMeta`].
+///
+/// Invariants (every constructor and mutator in this module keeps them):
+/// `base` is valid for reads and writes of `cap` bytes and exclusively this
+/// packet's while it lives (see [`Owner`] for who frees it), and
+/// `head + len <= cap`.
 #[repr(C, align(64))]
 pub struct PacketInner {
-    storage: Storage,
+    /// Start of the buffer (headroom included).
+    base: NonNull<u8>,
+    owner: Owner,
+    /// Size of the buffer in bytes.
+    cap: u32,
     head: u32,
     len: u32,
     /// Metadata (ports, recirculation, tunnel, header offsets).
     pub md: PacketMeta,
 }
 
-// SAFETY: the only non-Send part is `ForeignBuf::ptr`. A packet is the sole
-// owner of the buffer it points at (the constructor's contract), so moving it
-// to another thread moves exclusive access with it; `release` is a plain fn
-// that the owner's contract says may run on any thread.
+// SAFETY: the only non-Send part is the buffer pointer `base`. A packet is
+// the sole owner of the buffer it points at (the struct's invariant), so
+// moving it to another thread moves exclusive access with it; a foreign
+// owner's `release` is a plain fn that its contract says may run on any
+// thread.
 unsafe impl Send for PacketInner {}
 
 impl std::ops::Deref for Packet {
@@ -357,12 +378,7 @@ impl Packet {
         let mut buf = vec![0u8; cap].into_boxed_slice();
         buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
         Packet {
-            inner: Box::new(PacketInner {
-                storage: Storage::Heap(buf),
-                head: HEADROOM as u32,
-                len: frame.len() as u32,
-                md: PacketMeta::default(),
-            }),
+            inner: Box::new(PacketInner::heap(buf, HEADROOM as u32, frame.len() as u32)),
         }
     }
 
@@ -377,7 +393,12 @@ impl Packet {
         debug_assert!(head as u64 + len as u64 <= buf.cap as u64);
         Packet {
             inner: Box::new(PacketInner {
-                storage: Storage::Foreign(buf),
+                base: buf.ptr,
+                owner: Owner::Foreign {
+                    token: buf.token,
+                    release: buf.release,
+                },
+                cap: buf.cap,
                 head,
                 len,
                 md: PacketMeta::default(),
@@ -389,50 +410,78 @@ impl Packet {
     /// the buffer and the frame's current `head` and `len` so the owner can
     /// write them back (for DPDK: `data_off`, `data_len`, `pkt_len`).
     /// A heap packet is returned unchanged as `Err`.
-    pub fn into_foreign(self) -> Result<(ForeignBuf, u32, u32), Packet> {
-        let parts = match &self.inner.storage {
-            Storage::Foreign(f) => (
-                ForeignBuf {
-                    ptr: f.ptr,
-                    cap: f.cap,
-                    token: f.token,
-                    release: f.release,
-                },
-                self.inner.head,
-                self.inner.len,
-            ),
-            Storage::Heap(_) => return Err(self),
-        };
-        // Free the box without running `PacketInner`'s drop, which would
-        // release the buffer handed back. A foreign packet owns no other
-        // memory, so nothing leaks.
-        std::mem::forget(*self.inner);
-        Ok(parts)
+    pub fn into_foreign(mut self) -> Result<(ForeignBuf, u32, u32), Packet> {
+        let (head, len) = (self.inner.head, self.inner.len);
+        match self.inner.take_foreign() {
+            // The box drops as an empty shell: nothing else to free.
+            Some(f) => Ok((f, head, len)),
+            None => Err(self),
+        }
     }
 }
 
 impl PacketInner {
+    /// A packet's inner part over heap buffer `buf`, frame `head..head+len`
+    /// (which must lie within `buf`).
+    fn heap(buf: Box<[u8]>, head: u32, len: u32) -> PacketInner {
+        // Buffers are a frame plus headroom: far below 4 GiB, so `cap`
+        // always holds the exact length `Drop` rebuilds the box with.
+        let cap = u32::try_from(buf.len()).expect("packet buffer below 4 GiB");
+        debug_assert!(head as u64 + len as u64 <= cap as u64);
+        PacketInner {
+            base: NonNull::from(Box::leak(buf)).cast::<u8>(),
+            owner: Owner::Heap,
+            cap,
+            head,
+            len,
+            md: PacketMeta::default(),
+        }
+    }
+
+    /// Whether this is an empty shell (heap owner, no buffer).
+    fn is_shell(&self) -> bool {
+        matches!(self.owner, Owner::Heap) && self.cap == 0
+    }
+
+    /// Makes this an empty shell. Whatever it owned must have been given
+    /// away or freed first.
+    #[inline(always)]
+    fn make_shell(&mut self) {
+        self.base = NonNull::dangling();
+        self.cap = 0;
+        self.owner = Owner::Heap;
+        self.head = 0;
+        self.len = 0;
+    }
+
+    /// A foreign buffer handed back to its owner, unreleased, leaving an
+    /// empty shell; `None` (and no change) for a heap buffer.
+    #[inline(always)]
+    fn take_foreign(&mut self) -> Option<ForeignBuf> {
+        let Owner::Foreign { token, release } = self.owner else {
+            return None;
+        };
+        let f = ForeignBuf {
+            ptr: self.base,
+            cap: self.cap,
+            token,
+            release,
+        };
+        self.make_shell();
+        Some(f)
+    }
+
     #[inline(always)]
     fn buf(&self) -> &[u8] {
-        match &self.storage {
-            Storage::Heap(b) => b,
-            // SAFETY: `from_foreign`'s contract: ptr is valid for cap bytes
-            // and exclusively ours while the packet lives.
-            Storage::Foreign(f) => unsafe {
-                std::slice::from_raw_parts(f.ptr.as_ptr(), f.cap as usize)
-            },
-        }
+        // SAFETY: the struct's invariant: `base` is valid for `cap` bytes
+        // and this packet's alone while it lives.
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.cap as usize) }
     }
 
     #[inline(always)]
     fn buf_mut(&mut self) -> &mut [u8] {
-        match &mut self.storage {
-            Storage::Heap(b) => b,
-            // SAFETY: as in `buf`; `&mut self` makes the access exclusive.
-            Storage::Foreign(f) => unsafe {
-                std::slice::from_raw_parts_mut(f.ptr.as_ptr(), f.cap as usize)
-            },
-        }
+        // SAFETY: as in `buf`; `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.cap as usize) }
     }
 
     /// The frame.
@@ -604,10 +653,21 @@ fn shift_ofs(md: &mut PacketMeta, by: i32) {
 
 impl Drop for PacketInner {
     fn drop(&mut self) {
-        if let Storage::Foreign(f) = &self.storage {
+        match self.owner {
+            // SAFETY: the Heap owner's invariant: `base`/`cap` are a
+            // `Box<[u8]>` of exactly `cap` bytes leaked by `heap` (or the
+            // dangling empty slice of a shell, whose box frees nothing),
+            // rebuilt once, here.
+            Owner::Heap => unsafe {
+                drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                    self.base.as_ptr(),
+                    self.cap as usize,
+                )))
+            },
             // SAFETY: the packet owns the foreign buffer (from_foreign's
-            // contract) and drop runs once; into_foreign skips this drop.
-            unsafe { (f.release)(f.token) }
+            // contract) and drop runs once; a buffer handed back
+            // (take_foreign) left a shell behind instead.
+            Owner::Foreign { token, release } => unsafe { release(token) },
         }
     }
 }
@@ -635,17 +695,12 @@ pub struct PacketPool {
     // allocation, which a `Vec<PacketInner>` could not do.
     #[allow(clippy::vec_box)]
     free: Vec<Box<PacketInner>>,
-    /// Metadata boxes without a buffer (storage: an empty heap slice,
+    /// Metadata boxes without a buffer (an empty heap slice,
     /// which owns no memory), for foreign packets.
     #[allow(clippy::vec_box)]
     shells: Vec<Box<PacketInner>>,
     buf_size: usize,
     max_free: usize,
-}
-
-/// The storage of a shell: an empty boxed slice, which allocates nothing.
-fn no_storage() -> Storage {
-    Storage::Heap(Box::default())
 }
 
 impl PacketPool {
@@ -662,12 +717,11 @@ impl PacketPool {
     /// An empty packet (length 0, [`HEADROOM`] bytes of headroom).
     pub fn alloc(&mut self) -> Packet {
         let mut inner = self.free.pop().unwrap_or_else(|| {
-            Box::new(PacketInner {
-                storage: Storage::Heap(vec![0u8; self.buf_size].into_boxed_slice()),
-                head: 0,
-                len: 0,
-                md: PacketMeta::default(),
-            })
+            Box::new(PacketInner::heap(
+                vec![0u8; self.buf_size].into_boxed_slice(),
+                0,
+                0,
+            ))
         });
         inner.head = HEADROOM as u32;
         inner.len = 0;
@@ -691,20 +745,18 @@ impl PacketPool {
     /// their box kept as a shell).
     pub fn free(&mut self, pkt: Packet) {
         let mut inner = pkt.inner;
-        match &inner.storage {
-            Storage::Heap(b) => {
-                if b.len() == self.buf_size && self.free.len() < self.max_free {
+        match inner.take_foreign() {
+            None => {
+                if inner.cap as usize == self.buf_size && self.free.len() < self.max_free {
                     self.free.push(inner);
                 }
                 // Otherwise `inner` drops here and its memory is freed.
             }
-            Storage::Foreign(_) => {
-                if let Storage::Foreign(f) = std::mem::replace(&mut inner.storage, no_storage()) {
-                    // SAFETY: the packet owned the buffer (from_foreign's
-                    // contract); it is released once, here, and the shell
-                    // no longer refers to it.
-                    unsafe { (f.release)(f.token) }
-                }
+            Some(f) => {
+                // SAFETY: the packet owned the buffer (from_foreign's
+                // contract); it is released once, here, and the shell no
+                // longer refers to it.
+                unsafe { (f.release)(f.token) }
                 self.keep_shell(inner);
             }
         }
@@ -727,12 +779,14 @@ impl PacketPool {
         debug_assert!(head as u64 + len as u64 <= buf.cap as u64);
         match self.shells.pop() {
             Some(mut inner) => {
-                // A shell's storage is an empty heap slice, which owns no
-                // memory: forgetting it instead of dropping it leaks
-                // nothing and skips the drop's checks on the fast path.
-                let old = std::mem::replace(&mut inner.storage, Storage::Foreign(buf));
-                debug_assert!(matches!(&old, Storage::Heap(b) if b.is_empty()));
-                std::mem::forget(old);
+                // A shell owns nothing, so it is overwritten in place.
+                debug_assert!(inner.is_shell());
+                inner.base = buf.ptr;
+                inner.cap = buf.cap;
+                inner.owner = Owner::Foreign {
+                    token: buf.token,
+                    release: buf.release,
+                };
                 inner.head = head;
                 inner.len = len;
                 inner.md.reset();
@@ -749,15 +803,12 @@ impl PacketPool {
     pub fn take_foreign(&mut self, pkt: Packet) -> Result<(ForeignBuf, u32, u32), Packet> {
         let mut inner = pkt.inner;
         let (head, len) = (inner.head, inner.len);
-        match std::mem::replace(&mut inner.storage, no_storage()) {
-            Storage::Foreign(f) => {
+        match inner.take_foreign() {
+            Some(f) => {
                 self.keep_shell(inner);
                 Ok((f, head, len))
             }
-            heap @ Storage::Heap(_) => {
-                inner.storage = heap;
-                Err(Packet { inner })
-            }
+            None => Err(Packet { inner }),
         }
     }
 
