@@ -147,7 +147,7 @@ fn l4_ok(seg: &[u8], proto: u8, v6: bool) -> Option<u16> {
 
 /// Reads the simple-match fields of `frame`, or `None` when the frame is
 /// not plain (see the module docs): the caller then extracts the full key.
-#[inline]
+#[inline(always)]
 pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
     let mut et = be16(frame, 12)?;
     let mut ofs = 14;

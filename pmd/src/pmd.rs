@@ -326,44 +326,70 @@ impl PmdThread {
             let mut mark = t0;
             let mut last_busy: Option<usize> = None;
             for q in 0..self.rxqs.len() {
-                let n = {
-                    let AssignedRxq {
-                        queue,
-                        odp,
-                        next_poll,
-                        idle_us,
-                        ..
-                    } = &mut self.rxqs[q];
-                    if *next_poll > t0 {
-                        // Backing off an idle syscall-backed queue.
-                        continue;
-                    }
-                    let n = queue.rx_burst(&mut batch, &mut self.sink.pool);
-                    if n == 0 && *idle_us > 0 {
-                        *next_poll = t0 + *idle_us as u64 * self.clock.raw_per_us();
-                    }
-                    for p in batch.packets_mut() {
-                        p.md.in_port = *odp;
-                    }
-                    n
-                };
-                if n > 0 {
-                    if let Some(prev) = last_busy {
-                        let t = self.clock.raw();
-                        let c = self.clock.cycles(mark, t);
-                        PmdStats::bump(&self.rxqs[prev].cycles, c);
-                        mark = t;
-                    }
-                    last_busy = Some(q);
-                    rx += n;
-                    self.process(&mut batch, now);
-                } else if self.rxqs[q].finite
-                    && !self.rxqs[q].exhausted_seen
-                    && self.rxqs[q].queue.is_exhausted()
-                {
-                    self.rxqs[q].exhausted_seen = true;
-                    self.finite_done.fetch_add(1, Ordering::Release);
+                if self.rxqs[q].next_poll > t0 {
+                    // Backing off an idle syscall-backed queue.
+                    continue;
                 }
+                // A DPDK queue hands over raw mbufs first: its burst may be
+                // forwarded mbuf to mbuf (`dpdk::direct`) before any packet
+                // is made of them.
+                #[cfg(feature = "dpdk")]
+                let raw = self.rxqs[q]
+                    .queue
+                    .as_dpdk()
+                    .map(|d| d.receive(MAX_BURST.saturating_sub(batch.len())));
+                #[cfg(not(feature = "dpdk"))]
+                let raw: Option<usize> = None;
+                let n = match raw {
+                    Some(n) => n,
+                    None => self.rxqs[q].queue.rx_burst(&mut batch, &mut self.sink.pool),
+                };
+                if n == 0 {
+                    let rxq = &mut self.rxqs[q];
+                    if rxq.idle_us > 0 {
+                        rxq.next_poll = t0 + rxq.idle_us as u64 * self.clock.raw_per_us();
+                    }
+                    if rxq.finite && !rxq.exhausted_seen && rxq.queue.is_exhausted() {
+                        rxq.exhausted_seen = true;
+                        self.finite_done.fetch_add(1, Ordering::Release);
+                    }
+                    continue;
+                }
+                // The previous busy queue's cycles end where this one's
+                // work starts.
+                if let Some(prev) = last_busy {
+                    let t = self.clock.raw();
+                    let c = self.clock.cycles(mark, t);
+                    PmdStats::bump(&self.rxqs[prev].cycles, c);
+                    mark = t;
+                }
+                last_busy = Some(q);
+                let odp = self.rxqs[q].odp;
+                #[cfg(feature = "dpdk")]
+                let n = match (raw, self.rxqs[q].queue.as_dpdk()) {
+                    (Some(n), Some(d)) => {
+                        let direct = self.fp.dpcls.simple().port(odp).is_some_and(|index| {
+                            crate::dpdk::direct::forward(d, n, index, &self.ports, self.id, now)
+                        });
+                        if direct {
+                            // Forwarded already: counted as the fast path
+                            // and flush_tx would have counted them.
+                            rx += n;
+                            let fs = &mut self.fp.stats;
+                            fs.packets += n as u64;
+                            fs.simple_hits += n as u64;
+                            PmdStats::bump(&self.stats.tx_packets, n as u64);
+                            continue;
+                        }
+                        d.wrap(n, &mut batch, &mut self.sink.pool)
+                    }
+                    _ => n,
+                };
+                for p in batch.packets_mut() {
+                    p.md.in_port = odp;
+                }
+                rx += n;
+                self.process(&mut batch, now);
             }
             self.recirculate(&mut batch, now);
             self.flush_tx();

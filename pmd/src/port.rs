@@ -41,6 +41,13 @@ pub trait RxQueue: Send {
     fn is_exhausted(&self) -> bool {
         false
     }
+
+    /// The DPDK receive queue behind this one, for the PMD's direct
+    /// forwarding of mbufs ([`crate::dpdk::direct`]).
+    #[cfg(feature = "dpdk")]
+    fn as_dpdk(&mut self) -> Option<&mut crate::dpdk::port::DpdkRxq> {
+        None
+    }
 }
 
 /// The transmit side of a port.
@@ -53,6 +60,13 @@ pub trait TxPort: Send + Sync {
 
     /// Pushes buffered output to its destination (pcap files are flushed).
     fn flush(&self) {}
+
+    /// The DPDK transmit side behind this port, for the PMD's direct
+    /// forwarding of mbufs ([`crate::dpdk::direct`]).
+    #[cfg(feature = "dpdk")]
+    fn as_dpdk(&self) -> Option<&crate::dpdk::port::DpdkTx> {
+        None
+    }
 
     /// The device's own counters, for ports backed by a device that keeps
     /// them (DPDK's `rte_eth_stats`); `None` for software ports, whose

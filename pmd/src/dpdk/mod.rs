@@ -15,7 +15,10 @@
 //! - [`ethdev`]: probe, configure (queues, RSS, MTU), start, stop, close
 //!   and detach a device; its statistics, extended statistics and link;
 //! - [`port`]: the [`RxQueue`](crate::port::RxQueue) and
-//!   [`TxPort`](crate::port::TxPort) of a DPDK port.
+//!   [`TxPort`](crate::port::TxPort) of a DPDK port;
+//! - [`direct`]: port-to-port bursts forwarded mbuf to mbuf, without
+//!   making packets of them, when simple match answers every packet with
+//!   one output to a DPDK port.
 //!
 //! Packets stay in their mbufs from receive to transmit: the receive
 //! queue wraps each mbuf's data room as the packet's buffer, and the
@@ -31,6 +34,7 @@
 //! own mutex (uncontended when every PMD has its own queue, which is the
 //! default; shared when the device has fewer queues than PMDs).
 
+pub mod direct;
 pub mod eal;
 pub mod ethdev;
 pub mod mbuf;

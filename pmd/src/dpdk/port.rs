@@ -120,22 +120,46 @@ pub struct DpdkRxq {
 // an rx queue.
 unsafe impl Send for DpdkRxq {}
 
-impl RxQueue for DpdkRxq {
-    fn rx_burst(&mut self, batch: &mut PacketBatch, pool: &mut PacketPool) -> usize {
-        let room = MAX_BURST.saturating_sub(batch.len());
+impl DpdkRxq {
+    /// Receives up to `room` (at most [`MAX_BURST`]) mbufs into the
+    /// queue's scratch array and returns how many. They are the caller's
+    /// to hand on, with [`DpdkRxq::wrap`] or [`super::direct`], before the
+    /// next call.
+    #[inline]
+    pub fn receive(&mut self, room: usize) -> usize {
+        let room = room.min(MAX_BURST);
         if room == 0 {
             return 0;
         }
         // SAFETY: a started device and queue owned by this thread; the
         // array has room for `room` <= MAX_BURST entries.
-        let n = unsafe {
+        (unsafe {
             dpdk_sys::rvs_rx_burst(
                 self.dev.port_id(),
                 self.qid,
                 self.mbufs.as_mut_ptr(),
                 room as u16,
             )
-        } as usize;
+        }) as usize
+    }
+
+    /// The first `n` mbufs of the last [`DpdkRxq::receive`].
+    #[inline]
+    pub(crate) fn received(&self, n: usize) -> &[*mut rte_mbuf] {
+        &self.mbufs[..n.min(MAX_BURST)]
+    }
+
+    /// The port's counters.
+    pub(crate) fn stats(&self) -> &PortStats {
+        &self.stats
+    }
+
+    /// Makes packets of the first `n` mbufs of the last
+    /// [`DpdkRxq::receive`] into `batch` (which must have room for them)
+    /// and counts them; returns how many became packets (the rest were
+    /// dropped and counted).
+    pub fn wrap(&mut self, n: usize, batch: &mut PacketBatch, pool: &mut PacketPool) -> usize {
+        let n = n.min(MAX_BURST);
         let (mut got, mut bytes, mut dropped) = (0usize, 0u64, 0u64);
         for &m in &self.mbufs[..n] {
             // SAFETY: m was just handed to us by rx_burst.
@@ -191,6 +215,17 @@ impl RxQueue for DpdkRxq {
     }
 }
 
+impl RxQueue for DpdkRxq {
+    fn rx_burst(&mut self, batch: &mut PacketBatch, pool: &mut PacketPool) -> usize {
+        let n = self.receive(MAX_BURST.saturating_sub(batch.len()));
+        self.wrap(n, batch, pool)
+    }
+
+    fn as_dpdk(&mut self) -> Option<&mut DpdkRxq> {
+        Some(self)
+    }
+}
+
 struct TxScratch {
     mbufs: [*mut rte_mbuf; MAX_BURST],
 }
@@ -212,6 +247,68 @@ impl DpdkTx {
     /// The device.
     pub fn device(&self) -> &EthDev {
         &self.dev
+    }
+}
+
+impl DpdkTx {
+    /// Sends `mbufs` on queue `qid % n_txq` (taking its lock), as
+    /// [`TxPort::send`] does with packets: what the device does not take is
+    /// freed and counted as dropped.
+    ///
+    /// # Safety
+    /// Every pointer must be a valid, single-segment mbuf that the caller
+    /// owns and hands over, its frame set for transmit ([`set_tx_frame`]);
+    /// `bytes` their frame bytes.
+    pub(crate) unsafe fn send_mbufs(&self, qid: usize, mbufs: &mut [*mut rte_mbuf], bytes: u64) {
+        let q = qid % self.queues.len();
+        let _queue = self.queues[q].lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the queue's lock is held; the caller's contract.
+        unsafe { self.transmit(q, mbufs, bytes, 0) };
+    }
+
+    /// Hands `mbufs` to device queue `q`, frees and counts what it does
+    /// not take, and counts the rest (`bytes` in all) and `dropped`
+    /// packets the caller could not send.
+    ///
+    /// # Safety
+    /// The caller holds queue `q`'s lock; the mbufs are as in
+    /// [`DpdkTx::send_mbufs`].
+    unsafe fn transmit(
+        &self,
+        q: usize,
+        mbufs: &mut [*mut rte_mbuf],
+        mut bytes: u64,
+        mut dropped: u64,
+    ) {
+        let k = mbufs.len().min(MAX_BURST);
+        if k == 0 {
+            if dropped > 0 {
+                PortStats::add(&self.stats.tx_dropped, dropped);
+            }
+            return;
+        }
+        // SAFETY: a started device; queue q is used only under its lock
+        // (the caller's contract); the array holds k valid mbufs we own,
+        // their frames set.
+        let sent = unsafe {
+            dpdk_sys::rvs_tx_burst(self.dev.port_id(), q as u16, mbufs.as_mut_ptr(), k as u16)
+        } as usize;
+        if sent < k {
+            for &m in &mbufs[sent..k] {
+                // SAFETY: the device did not take these; still ours.
+                bytes -= unsafe { frame_len(m) } as u64;
+            }
+            // SAFETY: as above.
+            unsafe {
+                dpdk_sys::rvs_pktmbuf_free_n(mbufs.as_mut_ptr().add(sent), (k - sent) as u32)
+            };
+            dropped += (k - sent) as u64;
+        }
+        PortStats::add(&self.stats.tx_packets, sent as u64);
+        PortStats::add(&self.stats.tx_bytes, bytes);
+        if dropped > 0 {
+            PortStats::add(&self.stats.tx_dropped, dropped);
+        }
     }
 }
 
@@ -248,33 +345,13 @@ impl TxPort for DpdkTx {
                 None => dropped += 1,
             }
         }
-        if k == 0 {
-            if dropped > 0 {
-                PortStats::add(&self.stats.tx_dropped, dropped);
-            }
-            return;
-        }
-        // SAFETY: a started device; queue q is used only under its lock;
-        // the array holds k valid mbufs we own, their frames set.
-        let sent = unsafe {
-            dpdk_sys::rvs_tx_burst(self.dev.port_id(), q as u16, s.mbufs.as_mut_ptr(), k as u16)
-        } as usize;
-        if sent < k {
-            for &m in &s.mbufs[sent..k] {
-                // SAFETY: the device did not take these; still ours.
-                bytes -= unsafe { frame_len(m) } as u64;
-            }
-            // SAFETY: as above.
-            unsafe {
-                dpdk_sys::rvs_pktmbuf_free_n(s.mbufs.as_mut_ptr().add(sent), (k - sent) as u32)
-            };
-            dropped += (k - sent) as u64;
-        }
-        PortStats::add(&self.stats.tx_packets, sent as u64);
-        PortStats::add(&self.stats.tx_bytes, bytes);
-        if dropped > 0 {
-            PortStats::add(&self.stats.tx_dropped, dropped);
-        }
+        // SAFETY: the lock on queue q is held (`s`); the mbufs are ours,
+        // single-segment, their frames set.
+        unsafe { self.transmit(q, &mut s.mbufs[..k], bytes, dropped) };
+    }
+
+    fn as_dpdk(&self) -> Option<&DpdkTx> {
+        Some(self)
     }
 
     fn device_stats(&self) -> Option<crate::port::DeviceCounters> {
@@ -304,7 +381,7 @@ impl TxPort for DpdkTx {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Plan: one EAL per test process (`--no-huge --no-pci`), and a
     //! `net_ring` device per test: with no arguments its transmit and
     //! receive share one ring, so whatever the transmit side sends comes
@@ -341,7 +418,7 @@ mod tests {
         f
     }
 
-    fn ring_port(name: &str) -> (Vec<Box<dyn RxQueue>>, Arc<DpdkTx>, Arc<PortStats>) {
+    pub(crate) fn ring_port(name: &str) -> (Vec<Box<dyn RxQueue>>, Arc<DpdkTx>, Arc<PortStats>) {
         eal_up();
         let stats = Arc::new(PortStats::default());
         let cfg = DpdkPortConfig {
@@ -354,7 +431,7 @@ mod tests {
         (rx, tx, stats)
     }
 
-    fn rx_all(rx: &mut dyn RxQueue, pool: &mut PacketPool) -> Vec<Packet> {
+    pub(crate) fn rx_all(rx: &mut dyn RxQueue, pool: &mut PacketPool) -> Vec<Packet> {
         let mut batch = PacketBatch::new();
         let mut out = Vec::new();
         for _ in 0..100 {
