@@ -210,6 +210,10 @@ impl FastPath {
             // rest of the burst instead of stalling each lookup in turn.
             let emc = &self.emc;
             let lookups = self.emc_lookups;
+            // Entry prefetched for the previous packet: a train of one
+            // flow's packets needs its four lines loaded once, not per
+            // packet (each prefetch takes a load slot).
+            let mut fetched = u32::MAX;
             for (i, pkt) in batch.packets_mut().iter_mut().enumerate() {
                 if full & (1 << i) == 0 {
                     continue;
@@ -236,7 +240,10 @@ impl FastPath {
                 match lookups.then(|| emc.probe(h)).flatten() {
                     Some(idx) => {
                         cand[i] = idx;
-                        emc.prefetch_entry(idx);
+                        if idx != fetched {
+                            emc.prefetch_entry(idx);
+                            fetched = idx;
+                        }
                     }
                     None => todo |= 1 << i,
                 }
