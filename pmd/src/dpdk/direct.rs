@@ -216,6 +216,19 @@ mod tests {
         (dpcls, flow)
     }
 
+    /// A port table whose port 2 is the ring device.
+    fn port_table(tx: &Arc<DpdkTx>, stats: &Arc<PortStats>) -> Vec<Option<DpPortTx>> {
+        vec![
+            None,
+            None,
+            Some(DpPortTx {
+                odp: 2,
+                tx: tx.clone(),
+                stats: stats.clone(),
+            }),
+        ]
+    }
+
     /// Puts `frames` into the ring and receives them as raw mbufs.
     fn arrive(rxq: &mut Box<dyn RxQueue>, tx: &DpdkTx, frames: &[Vec<u8>]) -> usize {
         let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
@@ -231,15 +244,7 @@ mod tests {
     fn a_simple_burst_goes_mbuf_to_mbuf_in_order_and_is_counted() {
         let (mut rxqs, tx, stats) = ring_port("net_ring20");
         let (dpcls, flow) = classifier(2);
-        let ports = vec![
-            None,
-            None,
-            Some(DpPortTx {
-                odp: 2,
-                tx: tx.clone(),
-                stats: stats.clone(),
-            }),
-        ];
+        let ports = port_table(&tx, &stats);
         let frames: Vec<_> = (0..20).map(|i| udp(1000 + i, 10 + i as usize)).collect();
         let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
         let n = arrive(&mut rxqs[0], &tx, &frames);
@@ -266,15 +271,7 @@ mod tests {
         let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
         let (dpcls, flow) = classifier(2);
         let index = dpcls.simple().port(1).expect("port 1 is simple");
-        let dpdk_out = vec![
-            None,
-            None,
-            Some(DpPortTx {
-                odp: 2,
-                tx: tx.clone(),
-                stats: stats.clone(),
-            }),
-        ];
+        let dpdk_out = port_table(&tx, &stats);
         type Case<'a> = (&'a str, Vec<Vec<u8>>, &'a [Option<DpPortTx>]);
         let cases: [Case; 3] = [
             (
