@@ -130,6 +130,22 @@ pub unsafe fn set_tx_frame(m: NonNull<rte_mbuf>, data_off: u16, len: u16) {
     }
 }
 
+/// Bytes `off .. off + len` of `m`'s data room, writable.
+///
+/// # Safety
+/// `m` must be a valid mbuf that the caller owns alone (unshared), with
+/// `off + len` within its data room, and the slice must not outlive the
+/// caller's ownership of it.
+#[inline(always)]
+pub unsafe fn mbuf_bytes_mut<'a>(m: NonNull<rte_mbuf>, off: u16, len: u16) -> &'a mut [u8] {
+    // SAFETY: the caller's contract: the range lies in the data room of an
+    // mbuf nobody else reads or writes.
+    unsafe {
+        let base = (*m.as_ptr()).buf_addr as *mut u8;
+        std::slice::from_raw_parts_mut(base.add(off as usize), len as usize)
+    }
+}
+
 /// The frame length of `m` (its `data_len`).
 ///
 /// # Safety
