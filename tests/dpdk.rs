@@ -69,6 +69,14 @@ fn wait_tx(r: &Rvs, ofport: u64, n: u64) {
     }
 }
 
+/// Ports d1 (1), reading capture `inp`, and d2 (2), writing `out`.
+fn pcap_ports(inp: &std::path::Path, out: &std::path::Path) -> [String; 2] {
+    [
+        dpdk_port("d1", 1, &format!("net_pcap0,rx_pcap={}", inp.display()), ""),
+        dpdk_port("d2", 2, &format!("net_pcap1,tx_pcap={}", out.display()), ""),
+    ]
+}
+
 /// `frame` with an 802.1Q tag (VID `vid`, PCP 0) after the MAC addresses.
 fn tagged(frame: &[u8], vid: u16) -> Vec<u8> {
     let mut f = frame[..12].to_vec();
@@ -103,10 +111,7 @@ fn pcap_vdev_forwarding_is_byte_exact() {
                 "priority=10,in_port=1,udp,actions=mod_vlan_vid:10,output:2",
                 "priority=5,in_port=1,actions=output:2",
             ],
-            &[
-                dpdk_port("d1", 1, &format!("net_pcap0,rx_pcap={}", inp.display()), ""),
-                dpdk_port("d2", 2, &format!("net_pcap1,tx_pcap={}", out.display()), ""),
-            ],
+            &pcap_ports(&inp, &out),
         ),
     );
     let mut r = Rvs::start(&sb, &cfg);
@@ -189,17 +194,7 @@ fn direct_forwarding(name: &str, rule: &str, expect: impl Fn(&[u8]) -> Vec<u8>) 
     let n = input.len() as u64;
     let inp = sb.write_pcap("in.pcap", &input);
     let out = sb.path("out.pcap");
-    let cfg = config(
-        &sb,
-        "[0]",
-        &bridge(
-            &[rule],
-            &[
-                dpdk_port("d1", 1, &format!("net_pcap0,rx_pcap={}", inp.display()), ""),
-                dpdk_port("d2", 2, &format!("net_pcap1,tx_pcap={}", out.display()), ""),
-            ],
-        ),
-    );
+    let cfg = config(&sb, "[0]", &bridge(&[rule], &pcap_ports(&inp, &out)));
     let mut r = Rvs::start(&sb, &cfg);
     wait_tx(&r, 2, n);
     assert_eq!(port_counter(&r, 1, "rx_packets"), n);

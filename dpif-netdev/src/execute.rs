@@ -698,10 +698,22 @@ fn push_vlan(pkt: &mut Packet, tpid: u16, tci: u16) -> Result<(), DropReason> {
     let d = pkt
         .push_head(off::VLAN_HLEN)
         .map_err(|_| DropReason::NoHeadroom)?;
-    d.copy_within(off::VLAN_HLEN..off::VLAN_HLEN + 12, 0);
-    put16(d, off::ETH_TYPE, tpid);
-    put16(d, off::ETH_TYPE + 2, tci);
+    write_pushed_vlan(d, tpid, tci);
     Ok(())
+}
+
+/// The bytes of a `push_vlan`: `frame` starts with 4 new bytes in front
+/// of an Ethernet frame (at least [`off::ETH_HLEN`] long); the MAC
+/// addresses move into them and the tag follows. For buffers the caller
+/// grew itself (DPDK's direct forwarding writes into an mbuf's headroom).
+/// Does nothing to a frame too short to hold both.
+pub fn write_pushed_vlan(frame: &mut [u8], tpid: u16, tci: u16) {
+    if frame.len() < off::VLAN_HLEN + off::ETH_HLEN {
+        return;
+    }
+    frame.copy_within(off::VLAN_HLEN..off::VLAN_HLEN + 12, 0);
+    put16(frame, off::ETH_TYPE, tpid);
+    put16(frame, off::ETH_TYPE + 2, tci);
 }
 
 fn pop_vlan(pkt: &mut Packet) {

@@ -20,6 +20,22 @@
 use crate::actions::DpActions;
 use crate::key::{FlowKey, FlowMask};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Where the run of consecutive packets of `flows[i]`'s megaflow (the same
+/// `Arc`) that starts at `i` ends: per-flow runs are how a burst's
+/// packets are counted and executed (OVS's per-flow batches).
+#[inline]
+pub fn run_end(flows: &[Option<&Arc<Megaflow>>], i: usize) -> usize {
+    let Some(Some(flow)) = flows.get(i) else {
+        return i + 1;
+    };
+    let mut j = i + 1;
+    while j < flows.len() && flows[j].is_some_and(|f| Arc::ptr_eq(f, flow)) {
+        j += 1;
+    }
+    j
+}
 
 /// Per-megaflow counters. See the module docs for the single-writer rule.
 #[derive(Debug, Default)]
@@ -57,6 +73,15 @@ impl MegaflowStats {
         if tcp_flags != 0 {
             self.tcp_flags.store(self.tcp_flags.load(r) | tcp_flags, r);
         }
+    }
+
+    /// Adds a run of hits of this megaflow: the packets' frame lengths
+    /// and TCP flags, one entry per packet. Owner PMD only.
+    #[inline]
+    pub fn add_run<L: Copy + Into<u64>>(&self, lens: &[L], tcp_flags: &[u16], now: u64) {
+        let bytes: u64 = lens.iter().map(|&l| l.into()).sum();
+        let tcp = tcp_flags.iter().fold(0, |a, &t| a | t);
+        self.add(lens.len() as u64, bytes, now, tcp);
     }
 
     /// Reads the counters.

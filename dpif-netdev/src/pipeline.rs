@@ -30,7 +30,7 @@ use crate::execute::{execute_batch, ActionSink};
 use crate::extract::extract;
 use crate::hash::emc_hash;
 use crate::key::{parse_err, FlowKey};
-use crate::megaflow::Megaflow;
+use crate::megaflow::{run_end, Megaflow};
 use crate::packet::{Packet, PacketBatch, MAX_BURST};
 use crate::simple_match;
 use std::sync::Arc;
@@ -111,6 +111,15 @@ impl FastPath {
     /// Whether EMC lookups are on.
     pub fn emc_lookups(&self) -> bool {
         self.emc_lookups
+    }
+
+    /// Counts `n` packets answered by simple match and executed outside
+    /// [`FastPath::process`] (a PMD's direct forwarding of DPDK bursts,
+    /// which does exactly what stage 0 and stage 4 would have done), so
+    /// the counters keep adding up.
+    pub fn count_simple_hits(&mut self, n: u64) {
+        self.stats.packets += n;
+        self.stats.simple_hits += n;
     }
 
     /// Processes one burst, emptying `batch`. Hits are executed into
@@ -313,15 +322,10 @@ impl FastPath {
                 i += 1;
                 continue;
             };
-            let mut j = i + 1;
-            while j < n && flows[j].is_some_and(|f| Arc::ptr_eq(f, flow)) {
-                j += 1;
-            }
-            let tcp = tcp_flags[i..j].iter().fold(0, |a, &t| a | t);
-            let bytes: u64 = lens[i..j].iter().map(|&l| u64::from(l)).sum();
+            let j = run_end(&flows[..n], i);
             let run = pkts.by_ref().take(j - i);
             execute_batch(&flow.actions, run, sink);
-            flow.stats.add((j - i) as u64, bytes, now, tcp);
+            flow.stats.add_run(&lens[i..j], &tcp_flags[i..j], now);
             i = j;
         }
         drop(pkts);

@@ -375,9 +375,7 @@ impl PmdThread {
                             // Forwarded already: counted as the fast path
                             // and flush_tx would have counted them.
                             rx += n;
-                            let fs = &mut self.fp.stats;
-                            fs.packets += n as u64;
-                            fs.simple_hits += n as u64;
+                            self.fp.count_simple_hits(n as u64);
                             PmdStats::bump(&self.stats.tx_packets, n as u64);
                             continue;
                         }

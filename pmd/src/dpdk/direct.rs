@@ -32,6 +32,8 @@ use crate::pmd::DpPortTx;
 use crate::port::PortStats;
 use dpdk_sys::rte_mbuf;
 use dpif_netdev::actions::DpAction;
+use dpif_netdev::execute::write_pushed_vlan;
+use dpif_netdev::megaflow::run_end;
 use dpif_netdev::packet::MAX_BURST;
 use dpif_netdev::simple_match::{self, PortIndex};
 use dpif_netdev::Megaflow;
@@ -84,6 +86,8 @@ pub fn forward(
     let mut flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
     let mut outs: [Option<Out>; MAX_BURST] = [None; MAX_BURST];
     let mut lens = [0u16; MAX_BURST];
+    // (Frame lengths and offsets are kept from the receive view: the
+    // transmit below writes them back, changed only by a pushed tag.)
     let mut offs = [0u16; MAX_BURST];
     let mut tcp_flags = [0u16; MAX_BURST];
     // The previous packet's answer: a burst is mostly one flow.
@@ -136,14 +140,10 @@ pub fn forward(
     PortStats::add(&stats.rx_bytes, rx_bytes);
     let mut i = 0;
     while i < n {
-        let Some(flow) = flows[i] else { break };
-        let mut j = i + 1;
-        while j < n && flows[j].is_some_and(|f| Arc::ptr_eq(f, flow)) {
-            j += 1;
+        let j = run_end(&flows[..n], i);
+        if let Some(flow) = flows[i] {
+            flow.stats.add_run(&lens[i..j], &tcp_flags[i..j], now);
         }
-        let tcp = tcp_flags[i..j].iter().fold(0, |a, &t| a | t);
-        let bytes: u64 = lens[i..j].iter().map(|&l| u64::from(l)).sum();
-        flow.stats.add((j - i) as u64, bytes, now, tcp);
         i = j;
     }
 
@@ -169,17 +169,13 @@ pub fn forward(
             };
             let (mut off, mut len) = (offs[i], lens[i]);
             if let Some((tpid, tci)) = out.push {
-                // As the executor's push_vlan: the MAC addresses move 4
-                // bytes into the headroom and the tag follows them.
+                // The executor's push_vlan, into the headroom.
                 off -= VLAN_HLEN;
                 len += VLAN_HLEN;
                 // SAFETY: ours alone (received, unshared, one segment);
                 // `off` >= 0 was checked above, and off + len is the old
                 // frame's end, within the data room.
-                let d = unsafe { mbuf_bytes_mut(m, off, len) };
-                d.copy_within(4..16, 0);
-                d[12..14].copy_from_slice(&tpid.to_be_bytes());
-                d[14..16].copy_from_slice(&tci.to_be_bytes());
+                write_pushed_vlan(unsafe { mbuf_bytes_mut(m, off, len) }, tpid, tci);
             }
             // SAFETY: ours (received, unshared, one segment); off + len is
             // within its data room (the received frame, plus a tag pushed
