@@ -48,7 +48,7 @@ use crate::actions::{DpAction, Masked, SetAction, TnlPop, TnlPush};
 use crate::drop::DropReason;
 use crate::hash::{fmix64, hash_add};
 use crate::key::{ethertype, ipproto};
-use crate::packet::{tun_flags, Packet, PacketBatch, PacketMeta, TunnelMeta, MAX_BURST, NO_OFS};
+use crate::packet::{tun_flags, Packet, PacketBatch, TunnelMeta, MAX_BURST, NO_OFS};
 use crate::wire::checksum as csum;
 use std::ops::{BitAnd, BitOr, Not};
 
@@ -379,9 +379,10 @@ fn apply_bytes<const N: usize>(old: &[u8], m: &Masked<[u8; N]>) -> [u8; N] {
 // ---------------------------------------------------------------------------
 // Locating headers.
 
-/// A valid IPv4 header at `md.l3_ofs`: `(l3, header length)`.
-fn ipv4_hdr(d: &[u8], md: &PacketMeta) -> Option<(usize, usize)> {
-    let l3 = ofs(md.l3_ofs)?;
+/// A valid IPv4 header at `l3_ofs` (a packet's `md.l3_ofs`): `(l3,
+/// header length)`.
+fn ipv4_hdr(d: &[u8], l3_ofs: u16) -> Option<(usize, usize)> {
+    let l3 = ofs(l3_ofs)?;
     let vi = *d.get(l3 + off::IP4_VER_IHL)?;
     let hl = (vi & 0x0f) as usize * 4;
     if vi >> 4 != 4 || hl < off::IP4_MIN_HLEN || l3 + hl > d.len() {
@@ -390,9 +391,9 @@ fn ipv4_hdr(d: &[u8], md: &PacketMeta) -> Option<(usize, usize)> {
     Some((l3, hl))
 }
 
-/// A full IPv6 fixed header at `md.l3_ofs`.
-fn ipv6_hdr(d: &[u8], md: &PacketMeta) -> Option<usize> {
-    let l3 = ofs(md.l3_ofs)?;
+/// A full IPv6 fixed header at `l3_ofs` (a packet's `md.l3_ofs`).
+fn ipv6_hdr(d: &[u8], l3_ofs: u16) -> Option<usize> {
+    let l3 = ofs(l3_ofs)?;
     if l3 + off::IP6_HLEN > d.len() || d[l3] >> 4 != 6 {
         return None;
     }
@@ -464,11 +465,12 @@ struct L4 {
     routing: bool,
 }
 
-/// The packet's L4 header when it is present, consistent with `md.l4_ofs`
-/// and not in a later fragment.
-fn l4_of(d: &[u8], md: &PacketMeta) -> Option<L4> {
-    let l4 = ofs(md.l4_ofs)?;
-    if let Some((l3, hl)) = ipv4_hdr(d, md) {
+/// The L4 header at `l4_ofs` when it is present, consistent with the IP
+/// header at `l3_ofs` (a packet's `md.l3_ofs` and `md.l4_ofs`) and not in
+/// a later fragment.
+fn l4_of(d: &[u8], l3_ofs: u16, l4_ofs: u16) -> Option<L4> {
+    let l4 = ofs(l4_ofs)?;
+    if let Some((l3, hl)) = ipv4_hdr(d, l3_ofs) {
         if be16(d, l3 + off::IP4_FRAG) & off::IP4_FRAG_OFS_MASK != 0 || l4 != l3 + hl {
             return None;
         }
@@ -480,7 +482,7 @@ fn l4_of(d: &[u8], md: &PacketMeta) -> Option<L4> {
             routing: false,
         });
     }
-    let l3 = ipv6_hdr(d, md)?;
+    let l3 = ipv6_hdr(d, l3_ofs)?;
     let w = ipv6_walk(d, l3)?;
     if w.later_frag || w.ofs != l4 {
         return None;
@@ -560,10 +562,10 @@ fn set_ipv4(
 ) {
     let md = pkt.md;
     let d = pkt.data_mut();
-    let Some((l3, _)) = ipv4_hdr(d, &md) else {
+    let Some((l3, _)) = ipv4_hdr(d, md.l3_ofs) else {
         return;
     };
-    let l4c = l4_of(d, &md).and_then(|l4| pseudo_csum_at(d, &l4, false));
+    let l4c = l4_of(d, md.l3_ofs, md.l4_ofs).and_then(|l4| pseudo_csum_at(d, &l4, false));
     let mut ip_csum = be16(d, l3 + off::IP4_CSUM);
     for (at, m) in [(off::IP4_SRC, src), (off::IP4_DST, dst)] {
         if m.is_none() {
@@ -604,10 +606,10 @@ fn set_ipv6(
 ) {
     let md = pkt.md;
     let d = pkt.data_mut();
-    let Some(l3) = ipv6_hdr(d, &md) else {
+    let Some(l3) = ipv6_hdr(d, md.l3_ofs) else {
         return;
     };
-    let l4 = l4_of(d, &md);
+    let l4 = l4_of(d, md.l3_ofs, md.l4_ofs);
     let l4c = l4.and_then(|l4| pseudo_csum_at(d, &l4, true));
     let routing = l4.is_some_and(|l| l.routing);
     for (at, m, follows) in [(off::IP6_SRC, src, true), (off::IP6_DST, dst, !routing)] {
@@ -643,7 +645,7 @@ fn set_ipv6(
 fn set_ports(pkt: &mut Packet, proto: u8, src: &Masked<u16>, dst: &Masked<u16>) {
     let md = pkt.md;
     let d = pkt.data_mut();
-    let Some(l4) = l4_of(d, &md) else {
+    let Some(l4) = l4_of(d, md.l3_ofs, md.l4_ofs) else {
         return;
     };
     if l4.proto != proto {
@@ -668,7 +670,7 @@ fn set_ports(pkt: &mut Packet, proto: u8, src: &Masked<u16>, dst: &Masked<u16>) 
 fn set_sctp(pkt: &mut Packet, src: &Masked<u16>, dst: &Masked<u16>) {
     let md = pkt.md;
     let d = pkt.data_mut();
-    let Some(l4) = l4_of(d, &md) else {
+    let Some(l4) = l4_of(d, md.l3_ofs, md.l4_ofs) else {
         return;
     };
     if l4.proto != ipproto::SCTP || l4.ofs + off::SCTP_HLEN > l4.end {
@@ -741,11 +743,18 @@ fn pop_vlan(pkt: &mut Packet) {
 /// never 0 (0 becomes 1, as in OVS). Deterministic: a function of the
 /// frame bytes, the offsets and the basis only.
 pub fn hash_5tuple(pkt: &Packet, basis: u32) -> u32 {
-    let d = pkt.data();
-    let md = &pkt.md;
+    hash_5tuple_frame(pkt.data(), pkt.md.l3_ofs, pkt.md.l4_ofs, basis)
+}
+
+/// [`hash_5tuple`] of frame `d` whose L3 and L4 headers start at `l3_ofs`
+/// and `l4_ofs` (`NO_OFS` when absent), as a packet's metadata would say:
+/// for callers that hold a frame but no [`Packet`] (direct forwarding of
+/// DPDK mbufs).
+#[inline]
+pub fn hash_5tuple_frame(d: &[u8], l3_ofs: u16, l4_ofs: u16, basis: u32) -> u32 {
     let mut h = basis as u64;
     let ip4 =
-        ipv4_hdr(d, md).and_then(|(l3, hl)| Some((l3, hl, d.get(l3..)?.first_chunk::<20>()?)));
+        ipv4_hdr(d, l3_ofs).and_then(|(l3, hl)| Some((l3, hl, d.get(l3..)?.first_chunk::<20>()?)));
     if let Some((l3, hl, ip4)) = ip4 {
         // The fixed header is read through one bounds-checked view, and
         // the L4 ports are found from it instead of validating the header
@@ -761,13 +770,13 @@ pub fn hash_5tuple(pkt: &Packet, basis: u32) -> u32 {
         let frag = u16::from_be_bytes([ip4[off::IP4_FRAG], ip4[off::IP4_FRAG + 1]]);
         let l4 = l3 + hl;
         if matches!(proto, ipproto::TCP | ipproto::UDP | ipproto::SCTP)
-            && ofs(md.l4_ofs) == Some(l4)
+            && ofs(l4_ofs) == Some(l4)
             && frag & off::IP4_FRAG_OFS_MASK == 0
             && l4 + 4 <= d.len()
         {
             h = hash_add(h, be32(d, l4) as u64);
         }
-    } else if let Some(l3) = ipv6_hdr(d, md) {
+    } else if let Some(l3) = ipv6_hdr(d, l3_ofs) {
         for at in [l3 + off::IP6_SRC, l3 + off::IP6_DST] {
             let hi = ((be32(d, at) as u64) << 32) | be32(d, at + 4) as u64;
             let lo = ((be32(d, at + 8) as u64) << 32) | be32(d, at + 12) as u64;
@@ -775,7 +784,7 @@ pub fn hash_5tuple(pkt: &Packet, basis: u32) -> u32 {
         }
         let proto = ipv6_walk(d, l3).map_or(d[l3 + off::IP6_NXT], |w| w.proto);
         h = hash_add(h, proto as u64) ^ 6;
-        if let Some(l4) = l4_of(d, md) {
+        if let Some(l4) = l4_of(d, l3_ofs, l4_ofs) {
             if matches!(l4.proto, ipproto::TCP | ipproto::UDP | ipproto::SCTP)
                 && l4.ofs + 4 <= d.len()
             {
@@ -879,18 +888,53 @@ pub fn tnl_encap(mut pkt: Packet, t: &TnlPush) -> Result<Packet, (Packet, DropRe
     } else {
         hash_5tuple(&pkt, 0)
     };
-    let h = &t.header[..];
-    let Some((l3, l4)) = template_layout(h, t.ipv6) else {
+    let Some(layout) = tnl_layout(t, pkt.len()) else {
         return Err((pkt, DropReason::MalformedForAction));
     };
-    let total = h.len() + pkt.len();
-    if total - l3 > u16::MAX as usize {
-        return Err((pkt, DropReason::MalformedForAction));
-    }
-    let d = match pkt.push_head(h.len()) {
+    let d = match pkt.push_head(t.header.len()) {
         Ok(d) => d,
         Err(_) => return Err((pkt, DropReason::NoHeadroom)),
     };
+    write_tnl_header(d, t, layout, hash);
+    pkt.md.l3_ofs = layout.l3;
+    pkt.md.l4_ofs = layout.l4;
+    pkt.md.clear_tunnel();
+    Ok(pkt)
+}
+
+/// Where the outer IP and UDP headers of a [`TnlPush`] template start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TnlLayout {
+    /// Offset of the outer IP header.
+    pub l3: u16,
+    /// Offset of the outer UDP header.
+    pub l4: u16,
+}
+
+/// The layout of `t`'s template when it is well formed (see [`tnl_push`])
+/// and an inner frame of `inner_len` bytes fits the outer length fields;
+/// `None` when the packet must be dropped as malformed for the action.
+#[inline]
+pub fn tnl_layout(t: &TnlPush, inner_len: usize) -> Option<TnlLayout> {
+    let (l3, l4) = template_layout(&t.header, t.ipv6)?;
+    let total = t.header.len() + inner_len;
+    (total - l3 <= u16::MAX as usize).then_some(TnlLayout {
+        l3: l3 as u16,
+        l4: l4 as u16,
+    })
+}
+
+/// Writes `t`'s outer headers at the start of `d`, the whole encapsulated
+/// frame (the inner frame already follows the template's length), with
+/// `layout` from [`tnl_layout`] for this frame's inner length and `hash`
+/// the inner flow hash (for the UDP source port): the template, then the
+/// lengths, source port and checksums as [`tnl_push`] describes. Used by
+/// [`tnl_encap`] and by direct forwarding of DPDK mbufs, so both write the
+/// same bytes.
+pub fn write_tnl_header(d: &mut [u8], t: &TnlPush, layout: TnlLayout, hash: u32) {
+    let h = &t.header[..];
+    let (l3, l4) = (usize::from(layout.l3), usize::from(layout.l4));
+    let total = d.len();
     d[..h.len()].copy_from_slice(h);
     let udp_len = (total - l4) as u16;
     put16(d, l4, tnl_src_port(hash));
@@ -936,10 +980,6 @@ pub fn tnl_encap(mut pkt: Packet, t: &TnlPush) -> Result<Packet, (Packet, DropRe
         };
         put16(d, l4 + off::UDP_CSUM, c);
     }
-    pkt.md.l3_ofs = l3 as u16;
-    pkt.md.l4_ofs = l4 as u16;
-    pkt.md.clear_tunnel();
-    Ok(pkt)
 }
 
 /// What [`parse_tunnel`] found in an encapsulated frame.

