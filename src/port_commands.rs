@@ -69,11 +69,14 @@ fn add_port(sw: &Switch, br: &str, name: &str, args: &[String]) -> Result<String
                 format!("port {name}: {e}")
             }
         })?;
+    // Transmit side first, then the bridge, then the receive queues: a
+    // packet received before the bridge knew the port would fail its
+    // upcall ("no bridge has datapath port N") and be dropped.
     sw.dp
         .add_port(PortSpec {
             odp,
             name: name.into(),
-            rxqs,
+            rxqs: Vec::new(),
             finite,
             tx,
             stats,
@@ -89,6 +92,7 @@ fn add_port(sw: &Switch, br: &str, name: &str, args: &[String]) -> Result<String
         });
         sw.bridges.bump_version();
     });
+    sw.dp.add_rxqs(odp, name, rxqs, finite);
     tracing::info!(
         bridge = br,
         port = name,

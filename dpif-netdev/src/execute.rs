@@ -911,17 +911,32 @@ pub struct TnlLayout {
     pub l4: u16,
 }
 
-/// The layout of `t`'s template when it is well formed (see [`tnl_push`])
-/// and an inner frame of `inner_len` bytes fits the outer length fields;
+impl TnlLayout {
+    /// The layout of `t`'s template when it is well formed (see
+    /// [`tnl_push`]).
+    #[inline]
+    pub fn of(t: &TnlPush) -> Option<TnlLayout> {
+        let (l3, l4) = template_layout(&t.header, t.ipv6)?;
+        Some(TnlLayout {
+            l3: u16::try_from(l3).ok()?,
+            l4: u16::try_from(l4).ok()?,
+        })
+    }
+
+    /// Whether an inner frame of `inner_len` bytes fits the outer length
+    /// fields (else the packet is dropped as malformed for the action).
+    #[inline]
+    pub fn fits(self, t: &TnlPush, inner_len: usize) -> bool {
+        t.header.len() + inner_len - usize::from(self.l3) <= u16::MAX as usize
+    }
+}
+
+/// The layout of `t`'s template when it is well formed and an inner frame
+/// of `inner_len` bytes fits ([`TnlLayout::of`], [`TnlLayout::fits`]);
 /// `None` when the packet must be dropped as malformed for the action.
 #[inline]
 pub fn tnl_layout(t: &TnlPush, inner_len: usize) -> Option<TnlLayout> {
-    let (l3, l4) = template_layout(&t.header, t.ipv6)?;
-    let total = t.header.len() + inner_len;
-    (total - l3 <= u16::MAX as usize).then_some(TnlLayout {
-        l3: l3 as u16,
-        l4: l4 as u16,
-    })
+    TnlLayout::of(t).filter(|l| l.fits(t, inner_len))
 }
 
 /// Writes `t`'s outer headers at the start of `d`, the whole encapsulated

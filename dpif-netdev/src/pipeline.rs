@@ -236,16 +236,15 @@ impl FastPath {
                     }
                     malformed += 1;
                 }
+                // The EMC hash is not kept as the packet's flow hash (OVS
+                // keeps it): tunnel encapsulation takes its UDP source port
+                // from the flow hash, and packets that simple match or the
+                // direct path serve have no EMC hash, so one flow's
+                // packets would leave with different source ports by path
+                // (its first packet, an upcall, with one port and the rest
+                // with another), reordering it across an ECMP underlay.
                 let h = emc_hash(key, &pkt.md);
                 self.hashes[i] = h;
-                // Kept as the packet's flow hash when the port gave none (as
-                // OVS keeps the hash it computed for its EMC in the packet):
-                // tunnel encapsulation takes its UDP source port from it
-                // instead of parsing the inner headers again.
-                if !pkt.md.rss_valid {
-                    pkt.md.rss_hash = h;
-                    pkt.md.rss_valid = true;
-                }
                 match lookups.then(|| emc.probe(h)).flatten() {
                     Some(idx) => {
                         cand[i] = idx;
@@ -436,6 +435,65 @@ mod tests {
                 m.0.vlan_tci[0] = 0x1fff;
             }
         })
+    }
+
+    #[test]
+    fn a_flows_tunnel_source_port_does_not_depend_on_the_path() {
+        // The same encapsulation through simple match (port-to-port
+        // megaflow) and through keys and the EMC (a megaflow on nw_dst)
+        // must pick the same UDP source port for each inner flow: the
+        // executor's answer for a packet that took neither.
+        let mut h = build::udp4(
+            [2, 0, 0, 0, 0, 0xfe],
+            [2, 0, 0, 0, 0, 0x99],
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            0,
+            4789,
+            8,
+        );
+        let vx = h.len() - 8;
+        h[vx..].copy_from_slice(&[0x08, 0, 0, 0, 0, 0, 1, 0]);
+        let push = vec![DpAction::TnlPush(Arc::new(crate::actions::TnlPush {
+            tnl_port: 9,
+            out_port: 2,
+            tnl_type: crate::actions::TunnelType::Vxlan,
+            header: h.into_boxed_slice(),
+            ipv6: false,
+            udp_csum: false,
+        }))];
+        let frames: Vec<Vec<u8>> = (0..8).map(|i| udp([10, 0, 0, 5], 100 + i)).collect();
+        let want: Vec<_> = frames
+            .iter()
+            .map(|f| {
+                let mut sink = Collect::default();
+                let mut p = Packet::from_bytes(f);
+                crate::extract::extract(&mut p, &mut FlowKey::ZERO.clone());
+                execute(&push, p, &mut sink);
+                (2, sink.out.remove(0).1)
+            })
+            .collect();
+        let simple = crate::simple_match::test_megaflow(1, 0x0800, 0, 2, |_, _| {});
+        let keyed = dst_flow(u32::from(Ipv4Addr::new(10, 0, 0, 5)), 2);
+        for flow in [simple, keyed] {
+            let flow = Arc::new(Megaflow::new(&flow.key, flow.mask, push.clone(), 1));
+            let mut fp = FastPath::new(1024, 1, 1);
+            fp.dpcls.insert(flow).unwrap();
+            // Twice: the second burst hits the EMC on the keyed path.
+            for _ in 0..2 {
+                let mut sink = Collect::default();
+                fp.process(&mut batch_of(&frames), 5, &mut sink, |_, _| {});
+                assert_eq!(sink.out, want);
+            }
+        }
+        assert!(
+            want.iter()
+                .map(|(_, f)| &f[34..36])
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 1,
+            "source ports differ between inner flows"
+        );
     }
 
     #[test]

@@ -431,7 +431,10 @@ impl Datapath {
 
     /// Adds a port while the datapath runs: every PMD gets the new port
     /// table, then its receive queues go to the PMDs with the fewest
-    /// queues. Traffic on the other ports does not stop.
+    /// queues ([`Datapath::add_rxqs`]). Traffic on the other ports does
+    /// not stop. A caller that must name the port somewhere before its
+    /// first packet is received (a bridge, so that upcalls from it
+    /// translate) passes no queues here and adds them afterwards.
     pub fn add_port(&self, p: PortSpec) -> Result<(), DatapathError> {
         let mut infos = self.ports.write().unwrap_or_else(|e| e.into_inner());
         if infos.iter().any(|i| i.odp == p.odp) {
@@ -463,19 +466,29 @@ impl Datapath {
             stats: p.stats.clone(),
             tx: p.tx.clone(),
         });
-        let queues: Vec<AssignedRxq> = p
-            .rxqs
+        drop(infos);
+        self.add_rxqs(p.odp, &p.name, p.rxqs, p.finite);
+        Ok(())
+    }
+
+    /// Gives the receive queues `rxqs` of port `odp` (named `name`; a
+    /// `finite` input such as a capture read once) to the PMDs with the
+    /// fewest queues; polling starts with the PMDs' next reload.
+    pub fn add_rxqs(&self, odp: u32, name: &str, rxqs: Vec<Box<dyn RxQueue>>, finite: bool) {
+        if rxqs.is_empty() {
+            return;
+        }
+        let queues: Vec<AssignedRxq> = rxqs
             .into_iter()
             .enumerate()
-            .map(|(qid, q)| AssignedRxq::new(p.odp, &p.name, qid, q, p.finite))
+            .map(|(qid, q)| AssignedRxq::new(odp, name, qid, q, finite))
             .collect();
-        if p.finite {
+        if finite {
             self.finite_total
                 .fetch_add(queues.len() as u64, Ordering::AcqRel);
         }
         crate::rxqs::add(&self.shared, queues);
         self.shared.sync_pmds();
-        Ok(())
     }
 
     /// Removes a port while the datapath runs: its receive queues are

@@ -2,13 +2,14 @@
 //!
 //! The common NFV case is port to port: every megaflow of the input port
 //! is "simple" ([`dpif_netdev::simple_match`]) and its actions are one
-//! `output` to another DPDK port, or a VLAN tag push and that output
-//! (`mod_vlan_vid` on an access port). For a burst where that holds for every
-//! packet, the PMD forwards the mbufs themselves: each frame is parsed in
-//! place and looked up by simple match, the megaflows' and the ports'
-//! counters are updated, a pushed tag is written into the mbuf's
-//! headroom as the executor writes it, and the mbuf pointers go to the
-//! output device.
+//! `output` to another DPDK port, a VLAN tag push and that output
+//! (`mod_vlan_vid` on an access port), or a tunnel push whose underlay
+//! port is DPDK (a VXLAN/Geneve VTEP's encapsulation). For a burst where
+//! that holds for every packet, the PMD forwards the mbufs themselves: each
+//! frame is parsed in place and looked up by simple match, the megaflows'
+//! and the ports' counters are updated, a pushed tag or outer header is
+//! written into the mbuf's headroom as the executor writes it, and the mbuf
+//! pointers go to the output device.
 //! No packet is made of an mbuf, so the packet shells, the batch, the
 //! action executor and the per-port transmit batches are skipped (the
 //! receive and transmit glue was 136 of 535 instructions per packet on the
@@ -16,7 +17,9 @@
 //!
 //! A burst with anything else in it (a frame simple match does not parse,
 //! a miss, other actions, an output to a port that is not DPDK, a chained
-//! or shared mbuf, a tag to push without headroom for it) is left untouched here and goes the usual way whole, so
+//! or shared mbuf, a tag or tunnel header to push without headroom for it,
+//! a malformed tunnel template) is left untouched here and goes the usual
+//! way whole, so
 //! the packets of one burst are never reordered against each other. What
 //! this path does is exactly what the usual one would do with the same
 //! burst: the same megaflow per packet (the same lookup), the same
@@ -32,7 +35,8 @@ use crate::pmd::DpPortTx;
 use crate::port::PortStats;
 use dpdk_sys::rte_mbuf;
 use dpif_netdev::actions::DpAction;
-use dpif_netdev::execute::write_pushed_vlan;
+use dpif_netdev::actions::TnlPush;
+use dpif_netdev::execute::{hash_5tuple_frame, write_pushed_vlan, write_tnl_header, TnlLayout};
 use dpif_netdev::megaflow::run_end;
 use dpif_netdev::packet::MAX_BURST;
 use dpif_netdev::simple_match::{self, PortIndex};
@@ -40,21 +44,51 @@ use dpif_netdev::Megaflow;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+/// What is written in front of a directly forwarded frame.
+#[derive(Clone, Copy)]
+enum Push<'p> {
+    /// Nothing.
+    None,
+    /// A VLAN tag (TPID, wire TCI).
+    Vlan(u16, u16),
+    /// A tunnel's outer headers, from a well-formed template.
+    Tunnel(&'p TnlPush, TnlLayout),
+}
+
+impl Push<'_> {
+    /// Bytes of headroom it takes.
+    #[inline(always)]
+    fn len(&self) -> u16 {
+        match self {
+            Push::None => 0,
+            Push::Vlan(..) => VLAN_HLEN,
+            Push::Tunnel(t, _) => t.header.len() as u16,
+        }
+    }
+}
+
 /// Where a directly forwarded packet goes: the output port's number and
-/// transmit side, and the VLAN tag (TPID, wire TCI) to push first.
+/// transmit side, and what to push first.
 #[derive(Clone, Copy)]
 struct Out<'p> {
     port: u32,
     tx: &'p DpdkTx,
-    push: Option<(u16, u16)>,
+    push: Push<'p>,
 }
 
 /// The output of a megaflow whose actions are one `output` to a DPDK
-/// port, optionally after one `push_vlan`.
-fn dpdk_output<'p>(flow: &Megaflow, ports: &'p [Option<DpPortTx>]) -> Option<Out<'p>> {
-    let (port, push) = match flow.actions[..] {
-        [DpAction::Output(port)] => (port, None),
-        [DpAction::PushVlan { tpid, tci }, DpAction::Output(port)] => (port, Some((tpid, tci))),
+/// port, optionally after one `push_vlan`, or one `tnl_push` to a DPDK
+/// underlay port with a well-formed template (a malformed one drops the
+/// packet: the usual path does that).
+fn dpdk_output<'p>(flow: &'p Megaflow, ports: &'p [Option<DpPortTx>]) -> Option<Out<'p>> {
+    let (port, push) = match &flow.actions[..] {
+        [DpAction::Output(port)] => (*port, Push::None),
+        [DpAction::PushVlan { tpid, tci }, DpAction::Output(port)] => {
+            (*port, Push::Vlan(*tpid, *tci))
+        }
+        [DpAction::TnlPush(t)] if t.header.len() <= usize::from(u16::MAX) => {
+            (t.out_port, Push::Tunnel(t, TnlLayout::of(t)?))
+        }
         _ => return None,
     };
     let tx = ports.get(port as usize)?.as_ref()?.tx.as_dpdk()?;
@@ -90,6 +124,8 @@ pub fn forward(
     // transmit below writes them back, changed only by a pushed tag.)
     let mut offs = [0u16; MAX_BURST];
     let mut tcp_flags = [0u16; MAX_BURST];
+    // Inner flow hashes, for a tunnel header's UDP source port.
+    let mut hashes = [0u32; MAX_BURST];
     // The previous packet's answer: a burst is mostly one flow.
     let mut last: Option<(u64, &Arc<Megaflow>, Out)> = None;
     for (i, &m) in mbufs.iter().enumerate() {
@@ -122,9 +158,22 @@ pub fn forward(
                 (flow, out)
             }
         };
-        if out.push.is_some() && v.data_off < VLAN_HLEN {
+        if v.data_off < out.push.len() {
             // The executor drops it for want of headroom; let it.
             return false;
+        }
+        if let Push::Tunnel(t, layout) = out.push {
+            if !layout.fits(t, frame.len()) {
+                // Too long for the outer length fields: dropped as the
+                // usual path drops it.
+                return false;
+            }
+            // The hash tnl_encap takes: the device's, else the 5-tuple's
+            // (with the offsets simple match sets on the usual path).
+            hashes[i] = match v.rss {
+                Some(h) => h,
+                None => hash_5tuple_frame(frame, f.l3_ofs, f.l4_ofs, 0),
+            };
         }
         flows[i] = Some(flow);
         outs[i] = Some(out);
@@ -168,14 +217,21 @@ pub fn forward(
                 continue;
             };
             let (mut off, mut len) = (offs[i], lens[i]);
-            if let Some((tpid, tci)) = out.push {
-                // The executor's push_vlan, into the headroom.
-                off -= VLAN_HLEN;
-                len += VLAN_HLEN;
+            if !matches!(out.push, Push::None) {
+                off -= out.push.len();
+                len += out.push.len();
                 // SAFETY: ours alone (received, unshared, one segment);
-                // `off` >= 0 was checked above, and off + len is the old
-                // frame's end, within the data room.
-                write_pushed_vlan(unsafe { mbuf_bytes_mut(m, off, len) }, tpid, tci);
+                // the headroom was checked above (`off` >= 0), and
+                // off + len is the old frame's end, within the data room
+                // (whose size is a u16, so the new len cannot overflow).
+                let d = unsafe { mbuf_bytes_mut(m, off, len) };
+                match out.push {
+                    // The executor's push_vlan, into the headroom.
+                    Push::Vlan(tpid, tci) => write_pushed_vlan(d, tpid, tci),
+                    // The executor's tnl_push, into the headroom.
+                    Push::Tunnel(t, layout) => write_tnl_header(d, t, layout, hashes[i]),
+                    Push::None => {}
+                }
             }
             // SAFETY: ours (received, unshared, one segment); off + len is
             // within its data room (the received frame, plus a tag pushed
@@ -204,8 +260,10 @@ mod tests {
     use crate::dpdk::port::tests::{ring_port, rx_all};
     use crate::port::{RxQueue, TxPort};
     use dpif_netdev::dpcls::Dpcls;
+    use dpif_netdev::execute::{parse_tunnel, tnl_encap};
     use dpif_netdev::extract::extract;
     use dpif_netdev::key::{FlowKey, FlowMask};
+    use dpif_netdev::packet::tun_flags;
     use dpif_netdev::packet::{Packet, PacketBatch, PacketPool, DEFAULT_BUF_SIZE};
     use dpif_netdev::wire::build;
 
@@ -340,6 +398,97 @@ mod tests {
         assert_eq!(flow.stats.snapshot().bytes, bytes);
         let s = stats.snapshot();
         assert_eq!(s.tx_bytes, bytes + bytes + 8);
+    }
+
+    /// A VXLAN (VNI 77) template over IPv4 to 198.18.0.2, out port 2.
+    fn vxlan_template(udp_csum: bool) -> TnlPush {
+        let mut h = build::udp4(
+            [2, 0, 0, 0, 0, 0xfe],
+            [2, 0, 0, 0, 0, 0x99],
+            "198.18.0.1".parse().unwrap(),
+            "198.18.0.2".parse().unwrap(),
+            0,
+            4789,
+            8,
+        );
+        let vx = h.len() - 8;
+        h[vx..].copy_from_slice(&[0x08, 0, 0, 0, 0, 0, 77, 0]);
+        TnlPush {
+            tnl_port: 10,
+            out_port: 2,
+            tnl_type: dpif_netdev::actions::TunnelType::Vxlan,
+            header: h.into_boxed_slice(),
+            ipv6: false,
+            udp_csum,
+        }
+    }
+
+    #[test]
+    fn a_tunnel_header_is_written_into_the_headroom_as_the_executor_does() {
+        for (dev, udp_csum) in [("net_ring23", false), ("net_ring24", true)] {
+            let (mut rxqs, tx, stats) = ring_port(dev);
+            let t = Arc::new(vxlan_template(udp_csum));
+            let (dpcls, flow) = classifier_with(vec![DpAction::TnlPush(t.clone())]);
+            let ports = port_table(&tx, &stats);
+            // Different ports: different flow hashes, source ports.
+            let frames: Vec<_> = (0..6).map(|i| udp(100 + i, 20 + i as usize)).collect();
+            let n = arrive(&mut rxqs[0], &tx, &frames);
+            assert_eq!(n, frames.len());
+            let index = dpcls.simple().port(1).expect("port 1 is simple");
+            assert!(forward(rxqs[0].as_dpdk().unwrap(), n, index, &ports, 0, 3));
+            let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
+            let got: Vec<_> = rx_all(rxqs[0].as_mut(), &mut pool)
+                .iter()
+                .map(|p| p.data().to_vec())
+                .collect();
+            let mut ports_seen = std::collections::HashSet::new();
+            for (g, f) in got.iter().zip(&frames) {
+                // What the executor makes of the same packet on the
+                // usual path (offsets from the parse, no device hash).
+                let mut pkt = Packet::from_bytes(f);
+                pkt.md.in_port = 1;
+                extract(&mut pkt, &mut FlowKey::ZERO.clone());
+                let want = match tnl_encap(pkt, &t) {
+                    Ok(p) => p.data().to_vec(),
+                    Err(_) => panic!("the executor encapsulates it"),
+                };
+                assert_eq!(g, &want, "udp_csum {udp_csum}");
+                // And independently: a valid VXLAN packet around the
+                // frame (parse_tunnel checks the IPv4 header checksum and
+                // a non-zero UDP checksum).
+                let dc = parse_tunnel(g).expect("a valid tunnel packet");
+                assert_eq!(&g[dc.inner_ofs..dc.inner_ofs + dc.inner_len], &f[..]);
+                assert_eq!(dc.tunnel.tun_id, 77);
+                assert_eq!(dc.tunnel.flags & tun_flags::CSUM != 0, udp_csum);
+                ports_seen.insert(dc.tunnel.tp_src);
+            }
+            assert_eq!(got.len(), frames.len());
+            assert!(ports_seen.len() > 1, "source ports follow the inner flows");
+            let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+            assert_eq!(flow.stats.snapshot().bytes, bytes);
+            let s = stats.snapshot();
+            let outer = (t.header.len() * frames.len()) as u64;
+            assert_eq!(s.tx_bytes, bytes + bytes + outer);
+        }
+    }
+
+    #[test]
+    fn a_malformed_tunnel_template_leaves_the_burst_to_the_usual_path() {
+        let (mut rxqs, tx, stats) = ring_port("net_ring25");
+        let mut t = vxlan_template(false);
+        // Not UDP: the executor drops the packet as malformed for the
+        // action, so this path must not send it.
+        t.header[23] = 6;
+        let (dpcls, _flow) = classifier_with(vec![DpAction::TnlPush(Arc::new(t))]);
+        let ports = port_table(&tx, &stats);
+        let n = arrive(&mut rxqs[0], &tx, &[udp(1, 10)]);
+        let index = dpcls.simple().port(1).expect("port 1 is simple");
+        let rxq = rxqs[0].as_dpdk().unwrap();
+        assert!(!forward(rxq, n, index, &ports, 0, 5));
+        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
+        let mut batch = PacketBatch::new();
+        assert_eq!(rxq.wrap(n, &mut batch, &mut pool), 1);
+        assert_eq!(batch.packets_mut()[0].data(), &udp(1, 10)[..]);
     }
 
     #[test]
