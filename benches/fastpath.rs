@@ -207,7 +207,7 @@ impl ActionSink for ReturnSink {
 /// A fast path with one megaflow for `frame` (from port 1, to port 2).
 /// `simple`: the megaflow matches only what a port-to-port rule needs
 /// (simple match answers it); otherwise it also matches the IPv4
-/// destination, so packets go through extraction and the EMC.
+/// source, so packets go through extraction and the EMC.
 fn one_flow_fastpath(frame: &[u8], simple: bool) -> FastPath {
     let mut fp = FastPath::new(8192, 1, 1);
     let mut pkt = Packet::from_bytes(frame);
@@ -220,7 +220,8 @@ fn one_flow_fastpath(frame: &[u8], simple: bool) -> FastPath {
     mask.0.eth_type = 0xffff;
     mask.0.nw_frag = 0xff;
     if !simple {
-        mask.0.nw_dst = u32::MAX;
+        // A source address is not simple (a destination is).
+        mask.0.nw_src = u32::MAX;
     }
     fp.dpcls
         .insert(Arc::new(Megaflow::new(

@@ -10,7 +10,7 @@
 //! OVS's default insertion probability), then back to the FIFO's tail, as
 //! the in-memory whole-switch bench does. EMC_LOOKUPS 0 turns EMC lookups
 //! off (`FastPath::set_emc_lookups`), as `emc_auto` does. That megaflow is
-//! answered by simple match; KEYED 1 makes it match the IPv4 destination
+//! answered by simple match; KEYED 1 makes it match the IPv4 source
 //! too, so packets take key extraction and the EMC instead. Prints packets
 //! processed and the counters; divide callgrind's totals by the packet
 //! count (or take the difference of two runs, which drops the set-up).
@@ -80,7 +80,8 @@ fn main() {
     mask.0.recirc_id = u32::MAX;
     mask.0.eth_type = 0xffff;
     if arg(5, 0) != 0 {
-        mask.0.nw_dst = u32::MAX;
+        // A source address is not simple: keys and the EMC serve it.
+        mask.0.nw_src = u32::MAX;
     }
     fp.dpcls
         .insert(Arc::new(Megaflow::new(

@@ -32,7 +32,7 @@ use crate::hash::emc_hash;
 use crate::key::{parse_err, FlowKey};
 use crate::megaflow::{run_end, Megaflow};
 use crate::packet::{Packet, PacketBatch, MAX_BURST};
-use crate::simple_match;
+use crate::simple_match::{self, SimpleKey};
 use std::sync::Arc;
 
 /// Recirculation passes allowed per packet (OVS's MAX_RECIRC_DEPTH); the
@@ -154,7 +154,7 @@ impl FastPath {
                 p.prefetch();
             }
             // The previous packet's answer: a burst is mostly one flow.
-            let mut last: Option<(u64, &Arc<Megaflow>)> = None;
+            let mut last: Option<(SimpleKey, &Arc<Megaflow>)> = None;
             for i in 0..n {
                 if let Some(p) = pkts.get(i + PREFETCH_AHEAD) {
                     p.prefetch();
@@ -168,10 +168,12 @@ impl FastPath {
                 };
                 pkt.md.l3_ofs = f.l3_ofs;
                 pkt.md.l4_ofs = f.l4_ofs;
-                let bits = f.bits();
+                // A decapsulated packet (recirculated by tnl_pop, on its
+                // tunnel's port) is looked up with its tunnel metadata.
+                let bits = f.key(pkt.md.has_tunnel().then(|| pkt.md.tunnel()));
                 let flow = match last {
                     Some((b, flow)) if b == bits => flow,
-                    _ => match port.lookup(&f) {
+                    _ => match port.lookup_key(&bits) {
                         Some(flow) => {
                             last = Some((bits, flow));
                             flow
@@ -402,15 +404,20 @@ mod tests {
         b
     }
 
+    /// A megaflow on the source (10.0.0.1, every test frame's) and
+    /// destination addresses: not simple, so its packets take keys, the
+    /// EMC and the subtables.
     fn dst_flow(dst: u32, out: u32) -> Arc<Megaflow> {
         let mut k = FlowKey::ZERO;
         k.in_port = 1;
         k.eth_type = 0x0800;
+        k.nw_src = 0x0a00_0001;
         k.nw_dst = dst;
         let mut m = FlowMask::default();
         m.0.in_port = u32::MAX;
         m.0.recirc_id = u32::MAX;
         m.0.eth_type = 0xffff;
+        m.0.nw_src = u32::MAX;
         m.0.nw_dst = u32::MAX;
         Arc::new(Megaflow::new(
             &k,
@@ -573,13 +580,16 @@ mod tests {
         let mut sink = Collect::default();
         fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| {});
         assert_eq!(fp.stats.simple_hits, 4);
-        // A megaflow on port 1 matching an address (of ARP packets, so it
-        // does not overlap the IPv4 one): port 1's packets now go through
-        // keys, EMC and subtables.
+        // A megaflow on port 1 matching a source address (of ARP packets,
+        // so it does not overlap the IPv4 one): port 1's packets now go
+        // through keys, EMC and subtables.
         let l3 = dst_flow(0x0a00_0003, 3);
         let mut arp = l3.key;
         arp.eth_type = 0x0806;
-        let arp = Megaflow::new(&arp, l3.mask, l3.actions.clone(), 3);
+        arp.nw_src = 0x0a00_0001;
+        let mut mask = l3.mask;
+        mask.0.nw_src = u32::MAX;
+        let arp = Megaflow::new(&arp, mask, l3.actions.clone(), 3);
         fp.dpcls.insert(Arc::new(arp)).unwrap();
         frames.push(build::arp(
             [2, 0, 0, 0, 0, 1],
@@ -658,8 +668,10 @@ mod tests {
         #[test]
         fn simple_match_agrees_with_the_classifier(
             frames in proptest::collection::vec(arb_frame(), 1..=32),
+            tunnels in proptest::collection::vec(0u8..4, 32),
             installed in proptest::collection::vec(any::<bool>(), 12),
             vlan_port in any::<bool>(),
+            variant in 0u8..3,
         ) {
             let mut fp = FastPath::new(1024, 1, 1);
             let mut out = 10;
@@ -668,18 +680,66 @@ mod tests {
                 for frag in [0u8, 1, 3] {
                     if installed[k] && (frag == 0 || et == 0x0800) {
                         let tci = vlan_port.then_some(crate::key::VLAN_CFI);
-                        fp.dpcls.insert(simple_flow(1, et, frag, tci, out)).unwrap();
+                        // Variants replace a flow by disjoint ones on the
+                        // destination word or on tunnel metadata.
+                        let tweaks: Vec<fn(&mut FlowKey, &mut FlowMask)> = match (variant, et, frag) {
+                            (1, 0x0800, 0) => vec![
+                                |k, m| {
+                                    (k.nw_proto, k.tp_dst, k.nw_dst) = (17, 2, 0x0a00_0002);
+                                    (m.0.nw_proto, m.0.tp_dst, m.0.nw_dst) = (0xff, 0xffff, u32::MAX);
+                                },
+                                |k, m| {
+                                    k.nw_proto = 6;
+                                    m.0.nw_proto = 0xff;
+                                },
+                            ],
+                            (1, 0x0806, 0) => vec![|k, m| {
+                                (k.nw_proto, k.nw_dst) = (1, 0x0a00_0002);
+                                (m.0.nw_proto, m.0.nw_dst) = (0xff, 0xffff_ff00);
+                            }],
+                            (2, 0x0800 | 0x86dd, 0) => vec![
+                                |k, m| {
+                                    (k.tun_id, k.tun_ipv4_src, k.tun_ipv4_dst) = (5, 1, 2);
+                                    (m.0.tun_id, m.0.tun_ipv4_src, m.0.tun_ipv4_dst) = (u64::MAX, u32::MAX, u32::MAX);
+                                },
+                                |_, m| {
+                                    (m.0.tun_id, m.0.tun_ipv4_src, m.0.tun_ipv4_dst) = (u64::MAX, u32::MAX, u32::MAX);
+                                },
+                            ],
+                            _ => vec![|_, _| {}],
+                        };
+                        for (i, tweak) in tweaks.into_iter().enumerate() {
+                            let base = simple_flow(1, et, frag, tci, out + 100 * i as u32);
+                            let (mut key, mut mask) = (base.key, base.mask);
+                            tweak(&mut key, &mut mask);
+                            let flow = Megaflow::new(&key, mask, base.actions.clone(), base.ufid);
+                            fp.dpcls.insert(Arc::new(flow)).unwrap();
+                        }
                     }
                     k += 1;
                     out += 1;
                 }
             }
+            // Some packets come decapsulated (tunnel 5 from 1 to 2, or
+            // from 9 to 2).
+            let tunnel = |i: usize| match tunnels[i] {
+                1 => Some((5u64, 1u32, 2u32)),
+                2 => Some((5, 9, 2)),
+                _ => None,
+            };
+            let with_tunnel = |p: &mut Packet, i: usize| {
+                if let Some((id, src, dst)) = tunnel(i) {
+                    let t = p.md.tunnel_mut();
+                    (t.tun_id, t.ipv4_src, t.ipv4_dst) = (id, src, dst);
+                }
+            };
             // The reference: extract, classify, per packet.
             let mut want = Vec::new();
             let mut want_miss = 0;
-            for f in &frames {
+            for (i, f) in frames.iter().enumerate() {
                 let mut p = Packet::from_bytes(f);
                 p.md.in_port = 1;
+                with_tunnel(&mut p, i);
                 let mut key = FlowKey::ZERO;
                 crate::extract::extract(&mut p, &mut key);
                 if key.parse_err & parse_err::L2_TRUNCATED != 0 {
@@ -699,7 +759,11 @@ mod tests {
                 .collect();
             let mut sink = Collect::default();
             let mut misses = 0;
-            fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| misses += 1);
+            let mut batch = batch_of(&frames);
+            for (i, p) in batch.packets_mut().iter_mut().enumerate() {
+                with_tunnel(p, i);
+            }
+            fp.process(&mut batch, 1, &mut sink, |_, _| misses += 1);
             prop_assert_eq!(&sink.out, &want);
             prop_assert_eq!(misses, want_miss);
             let s = fp.stats;

@@ -41,7 +41,7 @@
 
 use crate::key::{ethertype, ipproto, FlowKey, FlowMask, FRAG_ANY, FRAG_LATER, VLAN_CFI};
 use crate::megaflow::Megaflow;
-use crate::packet::NO_OFS;
+use crate::packet::{TunnelMeta, NO_OFS};
 use crate::wire::{ipv6, vlan};
 use hashbrown::HashMap;
 use std::sync::Arc;
@@ -65,6 +65,12 @@ pub struct SimpleFields {
     pub nw_frag: u8,
     /// `FlowKey::nw_tos` (IPv4 TOS, IPv6 traffic class).
     pub nw_tos: u8,
+    /// `FlowKey::nw_dst` (IPv4 destination, ARP target; 0 otherwise).
+    pub nw_dst: u32,
+    /// `FlowKey::nw_proto` (IP protocol, ARP opcode).
+    pub nw_proto: u8,
+    /// `FlowKey::tp_dst` (L4 destination port, ICMP code).
+    pub tp_dst: u16,
     /// `FlowKey::tcp_flags`.
     pub tcp_flags: u16,
     /// Start of the L3 header, or [`NO_OFS`].
@@ -84,19 +90,45 @@ fn pack(eth_type: u16, tci: u16, tpid: u16, nw_frag: u8, nw_tos: u8) -> u64 {
         | u64::from(nw_tos) << 56
 }
 
+/// The L3/L4 destination word of a [`SimpleKey`].
+#[inline(always)]
+fn pack_l34(nw_dst: u32, nw_proto: u8, tp_dst: u16) -> u64 {
+    u64::from(nw_dst) | u64::from(nw_proto) << 32 | u64::from(tp_dst) << 40
+}
+
+/// The outer-address word of a [`SimpleKey`].
+#[inline(always)]
+fn pack_tun(src: u32, dst: u32) -> u64 {
+    u64::from(src) | u64::from(dst) << 32
+}
+
+/// What simple match looks a packet up by: word 0 the five fields of
+/// [`SimpleFields::bits`], word 1 `nw_dst`, `nw_proto` and `tp_dst` (what a
+/// tunnel's termination megaflow matches: the local VTEP address, UDP,
+/// the tunnel's port), words 2 and 3 the tunnel metadata a decapsulated
+/// packet's megaflow matches (`tun_id`; the outer IPv4 source and
+/// destination). Zero where a packet has none of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SimpleKey(pub [u64; 4]);
+
 /// The simple-match fields of a key (or, for a mask's key, their mask).
-fn key_bits(k: &FlowKey) -> u64 {
-    pack(
-        k.eth_type,
-        k.vlan_tci[0],
-        k.vlan_tpid[0],
-        k.nw_frag,
-        k.nw_tos,
-    )
+fn key_bits(k: &FlowKey) -> SimpleKey {
+    SimpleKey([
+        pack(
+            k.eth_type,
+            k.vlan_tci[0],
+            k.vlan_tpid[0],
+            k.nw_frag,
+            k.nw_tos,
+        ),
+        pack_l34(k.nw_dst, k.nw_proto, k.tp_dst),
+        k.tun_id,
+        pack_tun(k.tun_ipv4_src, k.tun_ipv4_dst),
+    ])
 }
 
 impl SimpleFields {
-    /// The matchable fields as one word.
+    /// The L2/L3 matchable fields as one word (word 0 of [`SimpleKey`]).
     #[inline(always)]
     pub fn bits(&self) -> u64 {
         pack(
@@ -106,6 +138,22 @@ impl SimpleFields {
             self.nw_frag,
             self.nw_tos,
         )
+    }
+
+    /// The lookup key of a packet with these fields, decapsulated from
+    /// `tunnel` or, with `None`, from no tunnel.
+    #[inline(always)]
+    pub fn key(&self, tunnel: Option<&TunnelMeta>) -> SimpleKey {
+        let (id, addrs) = match tunnel {
+            Some(t) => (t.tun_id, pack_tun(t.ipv4_src, t.ipv4_dst)),
+            None => (0, 0),
+        };
+        SimpleKey([
+            self.bits(),
+            pack_l34(self.nw_dst, self.nw_proto, self.tp_dst),
+            id,
+            addrs,
+        ])
     }
 }
 
@@ -145,6 +193,18 @@ fn l4_ok(seg: &[u8], proto: u8, v6: bool) -> Option<u16> {
     }
 }
 
+/// `FlowKey::tp_dst` of an L4 header of `proto` that [`l4_ok`] accepted:
+/// the destination port of TCP, UDP and SCTP, the ICMP code (over IPv4),
+/// else 0.
+#[inline(always)]
+fn tp_dst(seg: &[u8], proto: u8, v6: bool) -> u16 {
+    match proto {
+        ipproto::TCP | ipproto::UDP | ipproto::SCTP => be16(seg, 2).unwrap_or(0),
+        ipproto::ICMP if !v6 => seg.get(1).map_or(0, |&c| c.into()),
+        _ => 0,
+    }
+}
+
 /// Reads the simple-match fields of `frame`, or `None` when the frame is
 /// not plain (see the module docs): the caller then extracts the full key.
 #[inline(always)]
@@ -169,6 +229,9 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
         tpid,
         nw_frag: 0,
         nw_tos: 0,
+        nw_dst: 0,
+        nw_proto: 0,
+        tp_dst: 0,
         tcp_flags: 0,
         l3_ofs: ofs16(ofs, frame.len()),
         l4_ofs: NO_OFS,
@@ -182,6 +245,8 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
                 return None;
             }
             f.nw_tos = h[1];
+            f.nw_proto = h[9];
+            f.nw_dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
             let fo = u16::from_be_bytes([h[6], h[7]]);
             if fo & 0x3fff != 0 {
                 if fo & 0x1fff != 0 {
@@ -191,7 +256,9 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
                 f.nw_frag = FRAG_ANY;
             }
             let (l4, end) = (ofs + ihl, ofs + tot);
-            f.tcp_flags = l4_ok(frame.get(l4..end)?, h[9], false)?;
+            let seg = frame.get(l4..end)?;
+            f.tcp_flags = l4_ok(seg, h[9], false)?;
+            f.tp_dst = tp_dst(seg, h[9], false);
             f.l4_ofs = ofs16(l4, end);
         }
         ethertype::IPV6 => {
@@ -202,12 +269,24 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
             if h[0] >> 4 != 6 || ipv6::is_ext_header(nh) {
                 return None;
             }
-            f.tcp_flags = l4_ok(frame.get(start..end)?, nh, true)?;
+            let seg = frame.get(start..end)?;
+            f.tcp_flags = l4_ok(seg, nh, true)?;
+            f.tp_dst = tp_dst(seg, nh, true);
+            f.nw_proto = nh;
             f.nw_tos = (u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 20) as u8;
             f.l4_ofs = ofs16(start, end);
         }
         ethertype::ARP | ethertype::RARP => {
-            frame.get(ofs..)?.first_chunk::<28>()?;
+            // As the extractor reads Ethernet/IPv4 ARP: opcode when it
+            // fits a byte, target protocol address.
+            let a = frame.get(ofs..)?.first_chunk::<28>()?;
+            if a[..6] == [0, 1, 0x08, 0x00, 6, 4] {
+                let op = u16::from_be_bytes([a[6], a[7]]);
+                if op <= 0xff {
+                    f.nw_proto = op as u8;
+                }
+                f.nw_dst = u32::from_be_bytes([a[24], a[25], a[26], a[27]]);
+            }
         }
         // 802.3 length field: LLC/SNAP decoding is the extractor's.
         t if t < 0x0600 => return None,
@@ -216,17 +295,18 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
     Some(f)
 }
 
-/// The mask of a simple megaflow on the five fields it may match besides
-/// `recirc_id` and `in_port`, packed as [`SimpleFields::bits`]. Any bits
-/// may be kept; the lookup masks the packet's fields with them.
+/// The mask of a simple megaflow on the fields it may match besides
+/// `recirc_id` and `in_port`, packed as a [`SimpleKey`]. Any bits may be
+/// kept; the lookup masks the packet's key with them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shape(u64);
+pub struct Shape(SimpleKey);
 
 impl Shape {
-    /// The lookup value of packed fields under this shape.
+    /// The lookup value of a packet's key under this shape.
     #[inline(always)]
-    fn value(&self, bits: u64) -> u64 {
-        bits & self.0
+    fn value(&self, k: &SimpleKey) -> SimpleKey {
+        let (m, k) = (&self.0 .0, &k.0);
+        SimpleKey([k[0] & m[0], k[1] & m[1], k[2] & m[2], k[3] & m[3]])
     }
 }
 
@@ -240,7 +320,7 @@ enum Class {
     /// Matches fresh packets of this port on more than a simple mask.
     Full(u32),
     /// Simple, on this port, with this shape and lookup value.
-    Simple(u32, Shape, u64),
+    Simple(u32, Shape, SimpleKey),
 }
 
 fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
@@ -261,17 +341,22 @@ fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
     rest.vlan_tpid[0] = 0;
     rest.nw_frag = 0;
     rest.nw_tos = 0;
+    rest.nw_dst = 0;
+    rest.nw_proto = 0;
+    rest.tp_dst = 0;
+    rest.tun_id = 0;
+    rest.tun_ipv4_src = 0;
+    rest.tun_ipv4_dst = 0;
     if m.recirc_id != u32::MAX || rest.words().iter().any(|&w| w != 0) {
         return Class::Full(key.in_port);
     }
     let shape = Shape(key_bits(m));
-    let bits = key_bits(key);
-    Class::Simple(key.in_port, shape, shape.value(bits))
+    Class::Simple(key.in_port, shape, shape.value(&key_bits(key)))
 }
 
 struct ShapeTable {
     shape: Shape,
-    flows: HashMap<u64, Arc<Megaflow>>,
+    flows: HashMap<SimpleKey, Arc<Megaflow>>,
 }
 
 /// The simple megaflows of one input port.
@@ -284,13 +369,19 @@ pub struct PortIndex {
 
 impl PortIndex {
     /// The megaflow matching a packet of this port with fields `f` (and
-    /// recirculation id 0).
+    /// recirculation id 0), not decapsulated.
     #[inline]
     pub fn lookup(&self, f: &SimpleFields) -> Option<&Arc<Megaflow>> {
-        let bits = f.bits();
+        self.lookup_key(&f.key(None))
+    }
+
+    /// The megaflow matching a packet of this port with key `k` (and
+    /// recirculation id 0).
+    #[inline]
+    pub fn lookup_key(&self, k: &SimpleKey) -> Option<&Arc<Megaflow>> {
         self.shapes
             .iter()
-            .find_map(|t| t.flows.get(&t.shape.value(bits)))
+            .find_map(|t| t.flows.get(&t.shape.value(k)))
     }
 
     fn is_empty(&self) -> bool {
@@ -431,6 +522,9 @@ mod tests {
             tpid: k.vlan_tpid[0],
             nw_frag: k.nw_frag,
             nw_tos: k.nw_tos,
+            nw_dst: k.nw_dst,
+            nw_proto: k.nw_proto,
+            tp_dst: k.tp_dst,
             tcp_flags: k.tcp_flags,
             l3_ofs: l3,
             l4_ofs: l4,
@@ -567,6 +661,9 @@ mod tests {
             tpid: 0,
             nw_frag: 0,
             nw_tos: 0,
+            nw_dst: 0,
+            nw_proto: 0,
+            tp_dst: 0,
             tcp_flags: 0,
             l3_ofs: 14,
             l4_ofs: 34,
@@ -604,8 +701,9 @@ mod tests {
             .lookup(&fields(ethertype::ARP))
             .is_some_and(|f| Arc::ptr_eq(f, &arp)));
 
-        // A flow that matches an address: port 1 leaves simple match.
-        let l3 = test_megaflow(1, ethertype::IPV4, 0, 2, |_, m| m.0.nw_dst = u32::MAX);
+        // A flow that matches a source address: port 1 leaves simple
+        // match (a destination address, protocol and port are simple).
+        let l3 = test_megaflow(1, ethertype::IPV4, 0, 2, |_, m| m.0.nw_src = u32::MAX);
         ix.insert(&l3);
         assert!(ix.port(1).is_none());
         ix.remove(&l3);

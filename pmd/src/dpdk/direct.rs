@@ -39,7 +39,7 @@ use dpif_netdev::actions::TnlPush;
 use dpif_netdev::execute::{hash_5tuple_frame, write_pushed_vlan, write_tnl_header, TnlLayout};
 use dpif_netdev::megaflow::run_end;
 use dpif_netdev::packet::{prefetch_lines, MAX_BURST};
-use dpif_netdev::simple_match::{self, PortIndex, SimpleFields};
+use dpif_netdev::simple_match::{self, PortIndex, SimpleFields, SimpleKey};
 use dpif_netdev::Megaflow;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -173,7 +173,7 @@ pub fn forward(
     let mut memo = None;
     // The previous packet's answer (its flow and output): a burst is
     // mostly one flow.
-    let mut last: Option<(u64, &Arc<Megaflow>, usize)> = None;
+    let mut last: Option<(SimpleKey, &Arc<Megaflow>, usize)> = None;
     for (i, &m) in mbufs.iter().enumerate() {
         // SAFETY: m was just handed to us by rx_burst (`receive`) and is
         // not handed on until this function or `wrap` does so.
@@ -190,11 +190,11 @@ pub fn forward(
         let Some(f) = simple_match::parse(frame) else {
             return false;
         };
-        let bits = f.bits();
+        let bits = f.key(None);
         let (flow, d) = match last {
             Some((b, flow, d)) if b == bits => (flow, d),
             _ => {
-                let Some(flow) = index.lookup(&f) else {
+                let Some(flow) = index.lookup_key(&bits) else {
                     return false;
                 };
                 let Some(out) = dpdk_output(flow, ports) else {
