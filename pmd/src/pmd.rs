@@ -368,14 +368,26 @@ impl PmdThread {
                 #[cfg(feature = "dpdk")]
                 let n = match (raw, self.rxqs[q].queue.as_dpdk()) {
                     (Some(n), Some(d)) => {
-                        let direct = self.fp.dpcls.simple().port(odp).is_some_and(|index| {
-                            crate::dpdk::direct::forward(d, n, index, &self.ports, self.id, now)
+                        let simple = self.fp.dpcls.simple();
+                        let direct = simple.port(odp).and_then(|index| {
+                            crate::dpdk::direct::forward(
+                                d,
+                                n,
+                                index,
+                                simple,
+                                &self.ports,
+                                self.id,
+                                now,
+                            )
                         });
-                        if direct {
-                            // Forwarded already: counted as the fast path
-                            // and flush_tx would have counted them.
+                        if let Some(done) = direct {
+                            // Forwarded already: counted as the fast path,
+                            // recirculation and flush_tx would have counted
+                            // them (a decapsulated packet is two passes).
                             rx += n;
-                            self.fp.count_simple_hits(n as u64);
+                            let again = done.decapsulated as u64;
+                            self.fp.count_simple_hits(n as u64 + again);
+                            PmdStats::bump(&self.stats.recirc_packets, again);
                             PmdStats::bump(&self.stats.tx_packets, n as u64);
                             continue;
                         }

@@ -36,10 +36,11 @@ use crate::port::PortStats;
 use dpdk_sys::rte_mbuf;
 use dpif_netdev::actions::DpAction;
 use dpif_netdev::actions::TnlPush;
+use dpif_netdev::execute::parse_tunnel;
 use dpif_netdev::execute::{hash_5tuple_frame, write_pushed_vlan, write_tnl_header, TnlLayout};
 use dpif_netdev::megaflow::run_end;
 use dpif_netdev::packet::{prefetch_lines, MAX_BURST};
-use dpif_netdev::simple_match::{self, PortIndex, SimpleFields, SimpleKey};
+use dpif_netdev::simple_match::{self, PortIndex, SimpleFields, SimpleIndex, SimpleKey};
 use dpif_netdev::Megaflow;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -138,48 +139,75 @@ fn flow_hash(frame: &[u8], f: &SimpleFields, memo: &mut Option<([u64; 3], u32)>)
 /// Bytes of a VLAN tag.
 const VLAN_HLEN: u16 = 4;
 
+/// What the first lookup of a packet led to.
+#[derive(Clone, Copy)]
+enum Step<'p> {
+    /// Output: an index into the burst's distinct outputs.
+    Out(usize),
+    /// `tnl_pop` to a tunnel port whose megaflows are all simple (this
+    /// index): the inner frame is looked up there.
+    Pop(&'p PortIndex),
+}
+
+/// What a direct forward did, for the PMD's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Packets decapsulated and looked up again (recirculated, in the
+    /// usual path's terms: each was a second simple-match hit).
+    pub decapsulated: usize,
+}
+
 /// Forwards the first `n` mbufs of `rxq`'s last receive, which came in
-/// on datapath port `in_port` whose megaflows are all simple (`index`),
-/// when every one of them can be (see the module docs); transmit uses
-/// queue `qid` of the output ports and `now` stamps the megaflows.
-/// Returns false, having changed nothing, when the burst must take the
-/// usual path.
+/// on datapath port `in_port` whose megaflows are all simple (`index`;
+/// `simple` finds a tunnel port's, for decapsulated packets), when every
+/// one of them can be (see the module docs); transmit uses queue `qid` of
+/// the output ports and `now` stamps the megaflows. Returns `None`, having
+/// changed nothing, when the burst must take the usual path.
 pub fn forward(
     rxq: &DpdkRxq,
     n: usize,
     index: &PortIndex,
+    simple: &SimpleIndex,
     ports: &[Option<DpPortTx>],
     qid: usize,
     now: u64,
-) -> bool {
+) -> Option<Forwarded> {
     let mbufs = rxq.received(n);
     let n = mbufs.len();
     if n == 0 {
-        return false;
+        return None;
     }
+    // Each packet's megaflow, and for a decapsulated packet the inner
+    // frame's (the second pass of the usual path).
     let mut flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
+    let mut inner_flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
     // The burst's distinct outputs, and each packet's (an index there):
     // an `Out` is 40 bytes, too much to copy per packet.
     let mut dests: [Option<Out>; MAX_BURST] = [None; MAX_BURST];
     let mut n_dests = 0usize;
     let mut dest = [0u8; MAX_BURST];
+    // Received lengths (port and first megaflow counters), and the frame
+    // to send: offset and length in the mbuf before any push (the
+    // received frame, or the inner frame of a decapsulated one).
+    let mut rx_lens = [0u16; MAX_BURST];
     let mut lens = [0u16; MAX_BURST];
-    // (Frame lengths and offsets are kept from the receive view: the
-    // transmit below writes them back, changed only by a pushed tag.)
     let mut offs = [0u16; MAX_BURST];
     let mut tcp_flags = [0u16; MAX_BURST];
+    let mut inner_tcp_flags = [0u16; MAX_BURST];
     // Inner flow hashes, for a tunnel header's UDP source port.
     let mut hashes = [0u32; MAX_BURST];
     let mut memo = None;
-    // The previous packet's answer (its flow and output): a burst is
+    let mut decapsulated = 0usize;
+    // The previous packet's answers (first and inner lookups): a burst is
     // mostly one flow.
-    let mut last: Option<(SimpleKey, &Arc<Megaflow>, usize)> = None;
+    let mut last: Option<(SimpleKey, &Arc<Megaflow>, Step)> = None;
+    let mut last_inner: Option<(SimpleKey, &Arc<Megaflow>, usize)> = None;
     for (i, &m) in mbufs.iter().enumerate() {
         // SAFETY: m was just handed to us by rx_burst (`receive`) and is
         // not handed on until this function or `wrap` does so.
         let v = unsafe { rx_view(m) };
         if v.chained || v.shared || v.buf_addr.is_null() {
-            return false;
+            return None;
         }
         // SAFETY: a valid, unshared, single-segment mbuf: its data room
         // holds data_len frame bytes from data_off, and nobody else
@@ -187,77 +215,99 @@ pub fn forward(
         let frame = unsafe {
             std::slice::from_raw_parts(v.buf_addr.add(v.data_off as usize), v.data_len as usize)
         };
-        let Some(f) = simple_match::parse(frame) else {
-            return false;
-        };
-        let bits = f.key(None);
-        let (flow, d) = match last {
-            Some((b, flow, d)) if b == bits => (flow, d),
+        let f = simple_match::parse(frame)?;
+        let key = f.key(None);
+        let (flow, step) = match last {
+            Some((k, flow, step)) if k == key => (flow, step),
             _ => {
-                let Some(flow) = index.lookup_key(&bits) else {
-                    return false;
+                let flow = index.lookup_key(&key)?;
+                let step = match &flow.actions[..] {
+                    [DpAction::TnlPop(t)] => Step::Pop(simple.port(t.port)?),
+                    _ => {
+                        // One entry per lookup (at most one per packet;
+                        // the transmit groups by port, so repeats do not
+                        // matter).
+                        dests[n_dests] = Some(dpdk_output(flow, ports)?);
+                        n_dests += 1;
+                        Step::Out(n_dests - 1)
+                    }
                 };
-                let Some(out) = dpdk_output(flow, ports) else {
-                    return false;
-                };
-                // One entry per lookup (at most one per packet; the
-                // transmit groups by port, so repeats do not matter).
-                let d = n_dests;
-                dests[d] = Some(out);
-                n_dests += 1;
-                last = Some((bits, flow, d));
-                (flow, d)
+                last = Some((key, flow, step));
+                (flow, step)
             }
         };
-        let Some(out) = dests[d] else {
-            return false;
+        flows[i] = Some(flow);
+        rx_lens[i] = v.data_len;
+        tcp_flags[i] = f.tcp_flags;
+        let (d, frame, f, off, rss) = match step {
+            Step::Out(d) => (d, frame, f, v.data_off, v.rss),
+            Step::Pop(vindex) => {
+                // tnl_pop as the executor does it: a frame it would drop
+                // (malformed) or that needs Geneve options mapped goes
+                // the usual way.
+                let dc = parse_tunnel(frame)?;
+                if !dc.opts.is_empty() {
+                    return None;
+                }
+                let inner = frame.get(dc.inner_ofs..dc.inner_ofs + dc.inner_len)?;
+                let f = simple_match::parse(inner)?;
+                let key = f.key(Some(&dc.tunnel));
+                let (flow, d) = match last_inner {
+                    Some((k, flow, d)) if k == key => (flow, d),
+                    _ => {
+                        let flow = vindex.lookup_key(&key)?;
+                        dests[n_dests] = Some(dpdk_output(flow, ports)?);
+                        n_dests += 1;
+                        last_inner = Some((key, flow, n_dests - 1));
+                        (flow, n_dests - 1)
+                    }
+                };
+                inner_flows[i] = Some(flow);
+                inner_tcp_flags[i] = f.tcp_flags;
+                decapsulated += 1;
+                // The device's hash was the outer flow's (tnl_pop drops
+                // it).
+                let off = v.data_off + dc.inner_ofs as u16;
+                (d, inner, f, off, None)
+            }
         };
-        if v.data_off < out.push_len {
+        let out = dests[d]?;
+        if off < out.push_len {
             // The executor drops it for want of headroom; let it.
-            return false;
+            return None;
         }
         if out.push_len != 0 {
             // The headroom's last line, written below, was not touched by
             // the receive: start loading it now, behind the rest of the
             // burst's parsing, rather than stalling on it then.
-            prefetch_lines(
-                v.buf_addr
-                    .wrapping_add(usize::from(v.data_off - out.push_len)),
-                1,
-            );
+            prefetch_lines(v.buf_addr.wrapping_add(usize::from(off - out.push_len)), 1);
         }
         if let Push::Tunnel(t, layout) = out.push {
             if !layout.fits(t, frame.len()) {
                 // Too long for the outer length fields: dropped as the
                 // usual path drops it.
-                return false;
+                return None;
             }
             // The hash tnl_encap takes: the device's, else the 5-tuple's
             // (with the offsets simple match sets on the usual path).
-            hashes[i] = match v.rss {
+            hashes[i] = match rss {
                 Some(h) => h,
                 None => flow_hash(frame, &f, &mut memo),
             };
         }
-        flows[i] = Some(flow);
         dest[i] = d as u8;
-        lens[i] = v.data_len;
-        offs[i] = v.data_off;
-        tcp_flags[i] = f.tcp_flags;
+        lens[i] = frame.len() as u16;
+        offs[i] = off;
     }
 
     // Every packet goes: count them as the usual path would.
     let stats = rxq.stats();
-    let rx_bytes: u64 = lens[..n].iter().map(|&l| u64::from(l)).sum();
+    let rx_bytes: u64 = rx_lens[..n].iter().map(|&l| u64::from(l)).sum();
     PortStats::add(&stats.rx_packets, n as u64);
     PortStats::add(&stats.rx_bytes, rx_bytes);
-    let mut i = 0;
-    while i < n {
-        let j = run_end(&flows[..n], i);
-        if let Some(flow) = flows[i] {
-            flow.stats.add_run(&lens[i..j], &tcp_flags[i..j], now);
-        }
-        i = j;
+    count_runs(&flows[..n], &rx_lens, &tcp_flags, now);
+    if decapsulated != 0 {
+        count_runs(&inner_flows[..n], &lens, &inner_tcp_flags, now);
     }
 
     // One transmit per output port, in arrival order within each.
@@ -309,7 +359,21 @@ pub fn forward(
         // and handed over here (none is in any other list).
         unsafe { tx.send_mbufs(qid, &mut burst[..k], bytes) };
     }
-    true
+    Some(Forwarded { decapsulated })
+}
+
+/// Adds each run of packets of one megaflow in `flows` (`None`: no
+/// megaflow at that pass) to its stats, with the packets' lengths and TCP
+/// flags.
+fn count_runs(flows: &[Option<&Arc<Megaflow>>], lens: &[u16], tcp_flags: &[u16], now: u64) {
+    let mut i = 0;
+    while i < flows.len() {
+        let j = run_end(flows, i);
+        if let Some(flow) = flows[i] {
+            flow.stats.add_run(&lens[i..j], &tcp_flags[i..j], now);
+        }
+        i = j;
+    }
 }
 
 #[cfg(test)]
@@ -413,7 +477,16 @@ mod tests {
         let n = arrive(&mut rxqs[0], &tx, &frames);
         assert_eq!(n, frames.len());
         let index = dpcls.simple().port(1).expect("port 1 is simple");
-        assert!(forward(rxqs[0].as_dpdk().unwrap(), n, index, &ports, 0, 77));
+        assert!(forward(
+            rxqs[0].as_dpdk().unwrap(),
+            n,
+            index,
+            dpcls.simple(),
+            &ports,
+            0,
+            77
+        )
+        .is_some());
 
         let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
         let back = rx_all(rxqs[0].as_mut(), &mut pool);
@@ -446,7 +519,16 @@ mod tests {
         let n = arrive(&mut rxqs[0], &tx, &frames);
         assert_eq!(n, 2);
         let index = dpcls.simple().port(1).expect("port 1 is simple");
-        assert!(forward(rxqs[0].as_dpdk().unwrap(), n, index, &ports, 0, 9));
+        assert!(forward(
+            rxqs[0].as_dpdk().unwrap(),
+            n,
+            index,
+            dpcls.simple(),
+            &ports,
+            0,
+            9
+        )
+        .is_some());
         let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
         let got: Vec<_> = rx_all(rxqs[0].as_mut(), &mut pool)
             .iter()
@@ -499,7 +581,16 @@ mod tests {
             let n = arrive(&mut rxqs[0], &tx, &frames);
             assert_eq!(n, frames.len());
             let index = dpcls.simple().port(1).expect("port 1 is simple");
-            assert!(forward(rxqs[0].as_dpdk().unwrap(), n, index, &ports, 0, 3));
+            assert!(forward(
+                rxqs[0].as_dpdk().unwrap(),
+                n,
+                index,
+                dpcls.simple(),
+                &ports,
+                0,
+                3
+            )
+            .is_some());
             let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
             let got: Vec<_> = rx_all(rxqs[0].as_mut(), &mut pool)
                 .iter()
@@ -536,6 +627,118 @@ mod tests {
         }
     }
 
+    /// `inner` in VXLAN (VNI 77, 198.18.0.1 -> 198.18.0.2), as the
+    /// executor encapsulates it.
+    fn vxlan_of(inner: &[u8]) -> Vec<u8> {
+        let mut p = Packet::from_bytes(inner);
+        extract(&mut p, &mut FlowKey::ZERO.clone());
+        match tnl_encap(p, &vxlan_template(false)) {
+            Ok(p) => p.data().to_vec(),
+            Err(_) => panic!("encapsulated"),
+        }
+    }
+
+    /// A classifier as a VTEP's slow path fills it: port 1's VXLAN to
+    /// 198.18.0.2 -> tnl_pop(10); port 10's packets of tunnel 77 from
+    /// 198.18.0.1 -> output:2. Both megaflows are simple.
+    fn vtep() -> (Dpcls, Arc<Megaflow>, Arc<Megaflow>) {
+        let mut outer = Packet::from_bytes(&vxlan_of(&udp(1, 10)));
+        outer.md.in_port = 1;
+        let mut key = FlowKey::ZERO;
+        extract(&mut outer, &mut key);
+        let mut mask = FlowMask::default();
+        mask.0.in_port = u32::MAX;
+        mask.0.recirc_id = u32::MAX;
+        mask.0.eth_type = 0xffff;
+        mask.0.nw_frag = 0xff;
+        mask.0.nw_dst = u32::MAX;
+        mask.0.nw_proto = 0xff;
+        mask.0.tp_dst = 0xffff;
+        let pop = Arc::new(Megaflow::new(
+            &key,
+            mask,
+            vec![DpAction::TnlPop(dpif_netdev::actions::TnlPop::plain(10))],
+            1,
+        ));
+        let dc = parse_tunnel(outer.data()).expect("VXLAN");
+        let mut inner = Packet::from_bytes(&udp(1, 10));
+        inner.md.in_port = 10;
+        inner.md.set_tunnel(dc.tunnel);
+        let mut key = FlowKey::ZERO;
+        extract(&mut inner, &mut key);
+        let mut mask = FlowMask::default();
+        mask.0.in_port = u32::MAX;
+        mask.0.recirc_id = u32::MAX;
+        mask.0.eth_type = 0xffff;
+        mask.0.nw_frag = 0xff;
+        mask.0.tun_id = u64::MAX;
+        mask.0.tun_ipv4_src = u32::MAX;
+        mask.0.tun_ipv4_dst = u32::MAX;
+        let out = Arc::new(Megaflow::new(&key, mask, vec![DpAction::Output(2)], 2));
+        let mut dpcls = Dpcls::new();
+        dpcls.insert(pop.clone()).unwrap();
+        dpcls.insert(out.clone()).unwrap();
+        (dpcls, pop, out)
+    }
+
+    #[test]
+    fn a_tunnel_terminated_here_is_popped_in_the_mbuf_and_forwarded() {
+        let (mut rxqs, tx, stats) = ring_port("net_ring26");
+        let (dpcls, pop, out) = vtep();
+        assert!(
+            dpcls.simple().port(10).is_some(),
+            "the tunnel port is simple"
+        );
+        let ports = port_table(&tx, &stats);
+        let inner: Vec<_> = (0..9).map(|i| udp(300 + i, 12 + i as usize)).collect();
+        let frames: Vec<_> = inner.iter().map(|f| vxlan_of(f)).collect();
+        let n = arrive(&mut rxqs[0], &tx, &frames);
+        let index = dpcls.simple().port(1).expect("port 1 is simple");
+        let rxq = rxqs[0].as_dpdk().unwrap();
+        let done = forward(rxq, n, index, dpcls.simple(), &ports, 0, 4);
+        assert_eq!(done, Some(Forwarded { decapsulated: 9 }));
+        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
+        let got: Vec<_> = rx_all(rxqs[0].as_mut(), &mut pool)
+            .iter()
+            .map(|p| p.data().to_vec())
+            .collect();
+        assert_eq!(got, inner, "the inner frames, in order");
+        let outer_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+        let inner_bytes: u64 = inner.iter().map(|f| f.len() as u64).sum();
+        let (p, o) = (pop.stats.snapshot(), out.stats.snapshot());
+        assert_eq!((p.packets, p.bytes, p.used), (9, outer_bytes, 4));
+        assert_eq!((o.packets, o.bytes, o.used), (9, inner_bytes, 4));
+    }
+
+    #[test]
+    fn a_tunnel_packet_the_executor_would_drop_goes_the_usual_way() {
+        let (mut rxqs, tx, stats) = ring_port("net_ring27");
+        let (dpcls, pop, _) = vtep();
+        let ports = port_table(&tx, &stats);
+        let good = vxlan_of(&udp(1, 10));
+        let mut bad_csum = good.clone();
+        bad_csum[24] ^= 0xff; // outer IPv4 header checksum
+        let mut other_vni = good.clone();
+        other_vni[48] = 78; // VNI 78: no megaflow for it
+        for (what, bad) in [("bad checksum", bad_csum), ("unknown VNI", other_vni)] {
+            let frames = vec![good.clone(), bad];
+            let n = arrive(&mut rxqs[0], &tx, &frames);
+            let index = dpcls.simple().port(1).expect("port 1 is simple");
+            let rxq = rxqs[0].as_dpdk().unwrap();
+            assert_eq!(
+                forward(rxq, n, index, dpcls.simple(), &ports, 0, 4),
+                None,
+                "{what}"
+            );
+            let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
+            let mut batch = PacketBatch::new();
+            assert_eq!(rxq.wrap(n, &mut batch, &mut pool), 2, "{what}");
+            let got: Vec<_> = batch.drain().map(|p| p.data().to_vec()).collect();
+            assert_eq!(got, frames, "{what}: untouched");
+        }
+        assert_eq!(pop.stats.snapshot().packets, 0);
+    }
+
     #[test]
     fn a_malformed_tunnel_template_leaves_the_burst_to_the_usual_path() {
         let (mut rxqs, tx, stats) = ring_port("net_ring25");
@@ -548,7 +751,7 @@ mod tests {
         let n = arrive(&mut rxqs[0], &tx, &[udp(1, 10)]);
         let index = dpcls.simple().port(1).expect("port 1 is simple");
         let rxq = rxqs[0].as_dpdk().unwrap();
-        assert!(!forward(rxq, n, index, &ports, 0, 5));
+        assert!(forward(rxq, n, index, dpcls.simple(), &ports, 0, 5).is_none());
         let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
         let mut batch = PacketBatch::new();
         assert_eq!(rxq.wrap(n, &mut batch, &mut pool), 1);
@@ -650,7 +853,10 @@ mod tests {
             let n = arrive(&mut rxqs[0], &tx, &frames);
             assert_eq!(n, frames.len(), "{what}");
             let rxq = rxqs[0].as_dpdk().unwrap();
-            assert!(!forward(rxq, n, index, ports, 0, 5), "{what}");
+            assert!(
+                forward(rxq, n, index, dpcls.simple(), ports, 0, 5).is_none(),
+                "{what}"
+            );
             // Nothing counted or sent; the mbufs become packets as usual.
             let after = stats.snapshot();
             assert_eq!(after.rx_packets, before.rx_packets, "{what}");
