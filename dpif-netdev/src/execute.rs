@@ -988,6 +988,7 @@ fn copy_header(dst: &mut [u8], src: &[u8]) {
 /// [`tnl_encap`] and by direct forwarding of DPDK mbufs, so both write the
 /// same bytes. Does nothing when `d` is shorter than the template (the
 /// callers make room first).
+#[inline]
 pub fn write_tnl_header(d: &mut [u8], t: &TnlPush, layout: TnlLayout, hash: u32) {
     let h = &t.header[..];
     let (l3, l4) = (usize::from(layout.l3), usize::from(layout.l4));

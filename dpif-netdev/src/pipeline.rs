@@ -170,7 +170,8 @@ impl FastPath {
                 pkt.md.l4_ofs = f.l4_ofs;
                 // A decapsulated packet (recirculated by tnl_pop, on its
                 // tunnel's port) is looked up with its tunnel metadata.
-                let bits = f.key(pkt.md.has_tunnel().then(|| pkt.md.tunnel()));
+                let tunnel = pkt.md.has_tunnel().then(|| pkt.md.tunnel());
+                let bits = port.key(&f, pkt.data(), tunnel);
                 let flow = match last {
                     Some((b, flow)) if b == bits => flow,
                     _ => match port.lookup_key(&bits) {

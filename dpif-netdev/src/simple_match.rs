@@ -5,12 +5,20 @@
 //! Port-to-port forwarding rules (`in_port=1,actions=output:2`, the
 //! everyday NFV rule) translate to megaflows whose mask keeps only
 //! `recirc_id`, `in_port`, `eth_type`, `nw_frag` and perhaps the outer VLAN
-//! tag. Tunnel encapsulation adds the ECN bits of `nw_tos`, so rvs also
-//! allows `nw_tos` (OVS's simple match does not, and its encap megaflows
-//! take the full path). For such a megaflow the full flow key is never needed: a short
-//! parse of the Ethernet, VLAN and IP fixed headers ([`parse`]) gives every
-//! field it matches, and one small hash lookup finds it. No key
-//! extraction, no EMC, no subtable walk.
+//! tag. rvs goes further than OVS's simple match, whose other megaflows
+//! take the full path:
+//! - tunnel encapsulation adds the ECN bits of `nw_tos`;
+//! - a VTEP's termination megaflow (`tnl_pop`) matches the local address,
+//!   UDP and the tunnel's port: `nw_dst`, `nw_proto`, `tp_dst`;
+//! - the megaflow of a decapsulated packet, on its tunnel port, matches
+//!   `tun_id` and the outer IPv4 source and destination.
+//!
+//! All of these are allowed ([`SimpleKey`] packs them in four words). For
+//! such a megaflow the full flow key is never needed: a short parse of the
+//! Ethernet, VLAN, IP fixed and L4 port headers ([`parse`]) gives every
+//! field it matches, the packet's tunnel metadata the rest, and one small
+//! hash lookup per shape finds it. No key extraction, no EMC, no subtable
+//! walk.
 //!
 //! # When it is used
 //! [`SimpleIndex`] mirrors the classifier (the [`crate::dpcls::Dpcls`]
@@ -26,7 +34,7 @@
 //! # Why it is exact
 //! A simple hit means: the megaflow's masked key equals the packet's key
 //! under the megaflow's mask (its mask keeps `recirc_id`, `in_port` and the
-//! five fields in [`Shape`], all of which are compared), so the megaflow
+//! fields of [`SimpleKey`], all of which are compared), so the megaflow
 //! matches the packet, as a classifier hit would. [`parse`] gives up
 //! (`None`, full path) on every frame whose extraction is not plain: any
 //! frame [`crate::extract`] would mark with a parse error (those are
@@ -65,12 +73,6 @@ pub struct SimpleFields {
     pub nw_frag: u8,
     /// `FlowKey::nw_tos` (IPv4 TOS, IPv6 traffic class).
     pub nw_tos: u8,
-    /// `FlowKey::nw_dst` (IPv4 destination, ARP target; 0 otherwise).
-    pub nw_dst: u32,
-    /// `FlowKey::nw_proto` (IP protocol, ARP opcode).
-    pub nw_proto: u8,
-    /// `FlowKey::tp_dst` (L4 destination port, ICMP code).
-    pub tp_dst: u16,
     /// `FlowKey::tcp_flags`.
     pub tcp_flags: u16,
     /// Start of the L3 header, or [`NO_OFS`].
@@ -140,20 +142,54 @@ impl SimpleFields {
         )
     }
 
-    /// The lookup key of a packet with these fields, decapsulated from
-    /// `tunnel` or, with `None`, from no tunnel.
+    /// Word 1 of [`SimpleKey`] for `frame`, the frame these fields were
+    /// parsed from: `nw_dst`, `nw_proto` and `tp_dst` as the extractor
+    /// sets them (IPv4 destination or ARP target address; IP protocol or
+    /// ARP opcode; the destination port of TCP, UDP and SCTP, or the code
+    /// of ICMP over IPv4; zero where absent, as in a later fragment).
+    /// Read on demand: only ports with a shape on them pay for it.
+    #[inline]
+    pub fn l34(&self, frame: &[u8]) -> u64 {
+        let l3 = usize::from(self.l3_ofs);
+        let byte = |at: usize| frame.get(at).copied().unwrap_or(0);
+        let word = |at: usize| {
+            frame
+                .get(at..)
+                .and_then(|b| b.first_chunk::<4>())
+                .map_or(0, |b| u32::from_be_bytes(*b))
+        };
+        let (dst, proto, v6) = match self.eth_type {
+            ethertype::IPV4 => (word(l3 + 16), byte(l3 + 9), false),
+            ethertype::IPV6 => (0, byte(l3 + 6), true),
+            ethertype::ARP | ethertype::RARP => {
+                let ok = frame.get(l3..l3 + 6) == Some(&[0, 1, 0x08, 0x00, 6, 4][..]);
+                let op = be16(frame, l3 + 6).unwrap_or(0);
+                return match ok {
+                    true => pack_l34(word(l3 + 24), if op <= 0xff { op as u8 } else { 0 }, 0),
+                    false => 0,
+                };
+            }
+            _ => return 0,
+        };
+        let l4 = usize::from(self.l4_ofs);
+        let tp = match proto {
+            _ if self.l4_ofs == NO_OFS => 0,
+            ipproto::TCP | ipproto::UDP | ipproto::SCTP => be16(frame, l4 + 2).unwrap_or(0),
+            ipproto::ICMP if !v6 => u16::from(byte(l4 + 1)),
+            _ => 0,
+        };
+        pack_l34(dst, proto, tp)
+    }
+
+    /// The lookup key of a packet with these fields, parsed from `frame`
+    /// and decapsulated from `tunnel` or, with `None`, from no tunnel.
     #[inline(always)]
-    pub fn key(&self, tunnel: Option<&TunnelMeta>) -> SimpleKey {
+    pub fn key(&self, frame: &[u8], tunnel: Option<&TunnelMeta>) -> SimpleKey {
         let (id, addrs) = match tunnel {
             Some(t) => (t.tun_id, pack_tun(t.ipv4_src, t.ipv4_dst)),
             None => (0, 0),
         };
-        SimpleKey([
-            self.bits(),
-            pack_l34(self.nw_dst, self.nw_proto, self.tp_dst),
-            id,
-            addrs,
-        ])
+        SimpleKey([self.bits(), self.l34(frame), id, addrs])
     }
 }
 
@@ -193,18 +229,6 @@ fn l4_ok(seg: &[u8], proto: u8, v6: bool) -> Option<u16> {
     }
 }
 
-/// `FlowKey::tp_dst` of an L4 header of `proto` that [`l4_ok`] accepted:
-/// the destination port of TCP, UDP and SCTP, the ICMP code (over IPv4),
-/// else 0.
-#[inline(always)]
-fn tp_dst(seg: &[u8], proto: u8, v6: bool) -> u16 {
-    match proto {
-        ipproto::TCP | ipproto::UDP | ipproto::SCTP => be16(seg, 2).unwrap_or(0),
-        ipproto::ICMP if !v6 => seg.get(1).map_or(0, |&c| c.into()),
-        _ => 0,
-    }
-}
-
 /// Reads the simple-match fields of `frame`, or `None` when the frame is
 /// not plain (see the module docs): the caller then extracts the full key.
 #[inline(always)]
@@ -229,9 +253,6 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
         tpid,
         nw_frag: 0,
         nw_tos: 0,
-        nw_dst: 0,
-        nw_proto: 0,
-        tp_dst: 0,
         tcp_flags: 0,
         l3_ofs: ofs16(ofs, frame.len()),
         l4_ofs: NO_OFS,
@@ -245,8 +266,6 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
                 return None;
             }
             f.nw_tos = h[1];
-            f.nw_proto = h[9];
-            f.nw_dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
             let fo = u16::from_be_bytes([h[6], h[7]]);
             if fo & 0x3fff != 0 {
                 if fo & 0x1fff != 0 {
@@ -256,9 +275,7 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
                 f.nw_frag = FRAG_ANY;
             }
             let (l4, end) = (ofs + ihl, ofs + tot);
-            let seg = frame.get(l4..end)?;
-            f.tcp_flags = l4_ok(seg, h[9], false)?;
-            f.tp_dst = tp_dst(seg, h[9], false);
+            f.tcp_flags = l4_ok(frame.get(l4..end)?, h[9], false)?;
             f.l4_ofs = ofs16(l4, end);
         }
         ethertype::IPV6 => {
@@ -269,24 +286,12 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
             if h[0] >> 4 != 6 || ipv6::is_ext_header(nh) {
                 return None;
             }
-            let seg = frame.get(start..end)?;
-            f.tcp_flags = l4_ok(seg, nh, true)?;
-            f.tp_dst = tp_dst(seg, nh, true);
-            f.nw_proto = nh;
+            f.tcp_flags = l4_ok(frame.get(start..end)?, nh, true)?;
             f.nw_tos = (u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 20) as u8;
             f.l4_ofs = ofs16(start, end);
         }
         ethertype::ARP | ethertype::RARP => {
-            // As the extractor reads Ethernet/IPv4 ARP: opcode when it
-            // fits a byte, target protocol address.
-            let a = frame.get(ofs..)?.first_chunk::<28>()?;
-            if a[..6] == [0, 1, 0x08, 0x00, 6, 4] {
-                let op = u16::from_be_bytes([a[6], a[7]]);
-                if op <= 0xff {
-                    f.nw_proto = op as u8;
-                }
-                f.nw_dst = u32::from_be_bytes([a[24], a[25], a[26], a[27]]);
-            }
+            frame.get(ofs..)?.first_chunk::<28>()?;
         }
         // 802.3 length field: LLC/SNAP decoding is the extractor's.
         t if t < 0x0600 => return None,
@@ -354,6 +359,11 @@ fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
     Class::Simple(key.in_port, shape, shape.value(&key_bits(key)))
 }
 
+/// Whether `flow`'s actions are one `tnl_pop`.
+fn is_pop(flow: &Megaflow) -> bool {
+    matches!(flow.actions[..], [crate::actions::DpAction::TnlPop(_)])
+}
+
 struct ShapeTable {
     shape: Shape,
     flows: HashMap<SimpleKey, Arc<Megaflow>>,
@@ -365,14 +375,53 @@ pub struct PortIndex {
     /// Megaflows of this port that need the full path.
     full: u32,
     shapes: Vec<ShapeTable>,
+    /// Whether any shape keeps bits of the destination word (1) or the
+    /// tunnel words (2, 3) of [`SimpleKey`]: a port-to-port port's keys
+    /// skip packing them (kept by `insert` / `remove`).
+    l34: bool,
+    tunnel: bool,
+    /// Simple megaflows of this port whose actions are one `tnl_pop`.
+    pops: u32,
 }
 
 impl PortIndex {
-    /// The megaflow matching a packet of this port with fields `f` (and
-    /// recirculation id 0), not decapsulated.
+    /// The lookup key of a packet of this port with fields `f` parsed from
+    /// `frame`, decapsulated from `tunnel` (or not): [`SimpleFields::key`] with the
+    /// words no shape of the port keeps left zero (which no shape's value
+    /// can tell from the packet's: every shape masks them to zero).
+    #[inline(always)]
+    pub fn key(&self, f: &SimpleFields, frame: &[u8], tunnel: Option<&TunnelMeta>) -> SimpleKey {
+        let mut k = SimpleKey([f.bits(), 0, 0, 0]);
+        if self.l34 {
+            k.0[1] = f.l34(frame);
+        }
+        if let (true, Some(t)) = (self.tunnel, tunnel) {
+            k.0[2] = t.tun_id;
+            k.0[3] = pack_tun(t.ipv4_src, t.ipv4_dst);
+        }
+        k
+    }
+
+    /// Whether some megaflow of this port terminates a tunnel (its
+    /// actions are one `tnl_pop`): direct forwarding of the port's bursts
+    /// then may decapsulate.
     #[inline]
-    pub fn lookup(&self, f: &SimpleFields) -> Option<&Arc<Megaflow>> {
-        self.lookup_key(&f.key(None))
+    pub fn pops_tunnels(&self) -> bool {
+        self.pops != 0
+    }
+
+    /// Recomputes which words the shapes keep.
+    fn note_words(&mut self) {
+        let any = |w: usize| self.shapes.iter().any(|t| t.shape.0 .0[w] != 0);
+        self.l34 = any(1);
+        self.tunnel = any(2) || any(3);
+    }
+
+    /// The megaflow matching a packet of this port with fields `f` parsed
+    /// from `frame` (and recirculation id 0), not decapsulated.
+    #[inline]
+    pub fn lookup(&self, f: &SimpleFields, frame: &[u8]) -> Option<&Arc<Megaflow>> {
+        self.lookup_key(&self.key(f, frame, None))
     }
 
     /// The megaflow matching a packet of this port with key `k` (and
@@ -429,6 +478,8 @@ impl SimpleIndex {
                     }
                 };
                 port.shapes[i].flows.insert(v, flow.clone());
+                port.note_words();
+                port.pops += u32::from(is_pop(flow));
             }
         }
     }
@@ -454,9 +505,11 @@ impl SimpleIndex {
                     let t = &mut port.shapes[i];
                     if t.flows.get(&v).is_some_and(|f| Arc::ptr_eq(f, flow)) {
                         t.flows.remove(&v);
+                        port.pops -= u32::from(is_pop(flow));
                     }
                     if t.flows.is_empty() {
                         port.shapes.swap_remove(i);
+                        port.note_words();
                     }
                 }
                 if port.is_empty() {
@@ -522,9 +575,6 @@ mod tests {
             tpid: k.vlan_tpid[0],
             nw_frag: k.nw_frag,
             nw_tos: k.nw_tos,
-            nw_dst: k.nw_dst,
-            nw_proto: k.nw_proto,
-            tp_dst: k.tp_dst,
             tcp_flags: k.tcp_flags,
             l3_ofs: l3,
             l4_ofs: l4,
@@ -537,6 +587,13 @@ mod tests {
         }
         if f != want {
             return Err(format!("parse {f:?} != extract {want:?}"));
+        }
+        let l34 = pack_l34(k.nw_dst, k.nw_proto, k.tp_dst);
+        if f.l34(frame) != l34 {
+            return Err(format!(
+                "l34 {:#x} != extract's {l34:#x} (nw_dst, nw_proto, tp_dst)",
+                f.l34(frame)
+            ));
         }
         Ok(Some(f))
     }
@@ -558,6 +615,12 @@ mod tests {
             build::tcp6(A, B, v6("fe80::1"), v6("fe80::2"), 3, 4, 0x002, 0),
             build::arp(A, B, 1, A, IP_A, [0; 6], IP_B),
             build::ethernet(A, B, 0x88cc, &[0; 46]),
+            // ICMP's number over IPv6: no type and code (only ICMPv6 has).
+            {
+                let mut f = build::udp6(A, B, v6("fe80::1"), v6("fe80::2"), 3, 4, 10);
+                f[20] = 1;
+                f
+            },
         ];
         for f in &frames {
             let got = agrees(f).unwrap();
@@ -661,9 +724,6 @@ mod tests {
             tpid: 0,
             nw_frag: 0,
             nw_tos: 0,
-            nw_dst: 0,
-            nw_proto: 0,
-            tp_dst: 0,
             tcp_flags: 0,
             l3_ofs: 14,
             l4_ofs: 34,
@@ -675,16 +735,16 @@ mod tests {
         let mut ix = SimpleIndex::default();
         let ip = test_megaflow(1, ethertype::IPV4, 0, 2, |_, _| {});
         ix.insert(&ip);
-        let hit = ix.port(1).unwrap().lookup(&fields(ethertype::IPV4));
+        let hit = ix.port(1).unwrap().lookup(&fields(ethertype::IPV4), &[]);
         assert!(hit.is_some_and(|f| Arc::ptr_eq(f, &ip)));
         assert!(ix
             .port(1)
             .unwrap()
-            .lookup(&fields(ethertype::IPV6))
+            .lookup(&fields(ethertype::IPV6), &[])
             .is_none());
         let mut frag = fields(ethertype::IPV4);
         frag.nw_frag = FRAG_ANY;
-        assert!(ix.port(1).unwrap().lookup(&frag).is_none());
+        assert!(ix.port(1).unwrap().lookup(&frag, &[]).is_none());
         assert!(ix.port(2).is_none());
 
         // An ARP flow masking only in_port: a second shape, still simple.
@@ -695,10 +755,10 @@ mod tests {
         ix.insert(&arp);
         let p = ix.port(1).unwrap();
         assert!(p
-            .lookup(&fields(ethertype::IPV4))
+            .lookup(&fields(ethertype::IPV4), &[])
             .is_some_and(|f| Arc::ptr_eq(f, &ip)));
         assert!(p
-            .lookup(&fields(ethertype::ARP))
+            .lookup(&fields(ethertype::ARP), &[])
             .is_some_and(|f| Arc::ptr_eq(f, &arp)));
 
         // A flow that matches a source address: port 1 leaves simple
@@ -742,9 +802,9 @@ mod tests {
         let p = ix.port(1).expect("still simple");
         let mut pkt = fields(ethertype::IPV4);
         pkt.nw_tos = 0xb8; // DSCP EF, not-ECT: only DSCP differs
-        assert!(p.lookup(&pkt).is_some_and(|g| Arc::ptr_eq(g, &f)));
+        assert!(p.lookup(&pkt, &[]).is_some_and(|g| Arc::ptr_eq(g, &f)));
         pkt.nw_tos = 0xb9; // ECT(1)
-        assert!(p.lookup(&pkt).is_none());
+        assert!(p.lookup(&pkt, &[]).is_none());
         // Parsed from the wire, as the extractor does.
         let mut spec = build::Ipv4Spec::new(IP_A, IP_B);
         spec.tos = 0xb9;
