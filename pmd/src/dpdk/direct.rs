@@ -142,8 +142,8 @@ const VLAN_HLEN: u16 = 4;
 /// What the first lookup of a packet led to.
 #[derive(Clone, Copy)]
 enum Step<'p> {
-    /// Output: an index into the burst's distinct outputs.
-    Out(usize),
+    /// Output.
+    Out(Out<'p>),
     /// `tnl_pop` to a tunnel port whose megaflows are all simple (this
     /// index): the inner frame is looked up there.
     Pop(&'p PortIndex),
@@ -203,11 +203,8 @@ fn forward_in<const DECAP: bool>(
     // frame's (the second pass of the usual path).
     let mut flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
     let mut inner_flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
-    // The burst's distinct outputs, and each packet's (an index there):
-    // an `Out` is 40 bytes, too much to copy per packet.
-    let mut dests: [Option<Out>; MAX_BURST] = [None; MAX_BURST];
-    let mut n_dests = 0usize;
-    let mut dest = [0u8; MAX_BURST];
+    // Each packet's output.
+    let mut outs: [Option<Out>; MAX_BURST] = [None; MAX_BURST];
     // Received lengths (port and first megaflow counters), and the frame
     // to send: offset and length in the mbuf before any push (the
     // received frame, or the inner frame of a decapsulated one).
@@ -223,7 +220,8 @@ fn forward_in<const DECAP: bool>(
     // The previous packet's answers (first and inner lookups): a burst is
     // mostly one flow.
     let mut last: Option<([u64; 2], &Arc<Megaflow>, Step)> = None;
-    let mut last_inner: Option<(SimpleKey, &Arc<Megaflow>, usize)> = None;
+    let l34 = index.uses_l34();
+    let mut last_inner: Option<(SimpleKey, &Arc<Megaflow>, Out)> = None;
     for (i, &m) in mbufs.iter().enumerate() {
         // SAFETY: m was just handed to us by rx_burst (`receive`) and is
         // not handed on until this function or `wrap` does so.
@@ -238,23 +236,16 @@ fn forward_in<const DECAP: bool>(
             std::slice::from_raw_parts(v.buf_addr.add(v.data_off as usize), v.data_len as usize)
         };
         let f = simple_match::parse(frame)?;
-        let key = index.key(&f, frame, None);
-        // (Words 2 and 3, the tunnel's, are zero here.)
-        let words = [key.0[0], key.0[1]];
+        // The key's words 0 and 1 (2 and 3, the tunnel's, are zero here);
+        // word 1 only read where a shape keeps it.
+        let words = [f.bits(), if l34 { f.l34(frame) } else { 0 }];
         let (flow, step) = match last {
             Some((k, flow, step)) if k == words => (flow, step),
             _ => {
-                let flow = index.lookup_key(&key)?;
+                let flow = index.lookup_key(&SimpleKey([words[0], words[1], 0, 0]))?;
                 let step = match &flow.actions[..] {
                     [DpAction::TnlPop(t)] if DECAP => Step::Pop(simple.port(t.port)?),
-                    _ => {
-                        // One entry per lookup (at most one per packet;
-                        // the transmit groups by port, so repeats do not
-                        // matter).
-                        dests[n_dests] = Some(dpdk_output(flow, ports)?);
-                        n_dests += 1;
-                        Step::Out(n_dests - 1)
-                    }
+                    _ => Step::Out(dpdk_output(flow, ports)?),
                 };
                 last = Some((words, flow, step));
                 (flow, step)
@@ -263,8 +254,8 @@ fn forward_in<const DECAP: bool>(
         flows[i] = Some(flow);
         rx_lens[i] = v.data_len;
         tcp_flags[i] = f.tcp_flags;
-        let (d, frame, f, off, rss) = match step {
-            Step::Out(d) => (d, frame, f, v.data_off, v.rss),
+        let (out, frame, f, off, rss) = match step {
+            Step::Out(out) => (out, frame, f, v.data_off, v.rss),
             Step::Pop(vindex) => {
                 // tnl_pop as the executor does it: a frame it would drop
                 // (malformed) or that needs Geneve options mapped goes
@@ -276,14 +267,13 @@ fn forward_in<const DECAP: bool>(
                 let inner = frame.get(dc.inner_ofs..dc.inner_ofs + dc.inner_len)?;
                 let f = simple_match::parse(inner)?;
                 let key = vindex.key(&f, inner, Some(&dc.tunnel));
-                let (flow, d) = match last_inner {
-                    Some((k, flow, d)) if k == key => (flow, d),
+                let (flow, out) = match last_inner {
+                    Some((k, flow, out)) if k == key => (flow, out),
                     _ => {
                         let flow = vindex.lookup_key(&key)?;
-                        dests[n_dests] = Some(dpdk_output(flow, ports)?);
-                        n_dests += 1;
-                        last_inner = Some((key, flow, n_dests - 1));
-                        (flow, n_dests - 1)
+                        let out = dpdk_output(flow, ports)?;
+                        last_inner = Some((key, flow, out));
+                        (flow, out)
                     }
                 };
                 inner_flows[i] = Some(flow);
@@ -292,10 +282,9 @@ fn forward_in<const DECAP: bool>(
                 // The device's hash was the outer flow's (tnl_pop drops
                 // it).
                 let off = v.data_off + dc.inner_ofs as u16;
-                (d, inner, f, off, None)
+                (out, inner, f, off, None)
             }
         };
-        let out = dests[d].as_ref()?;
         if off < out.push_len {
             // The executor drops it for want of headroom; let it.
             return None;
@@ -319,7 +308,7 @@ fn forward_in<const DECAP: bool>(
                 None => flow_hash(frame, &f, &mut memo),
             };
         }
-        dest[i] = d as u8;
+        outs[i] = Some(out);
         lens[i] = frame.len() as u16;
         offs[i] = off;
     }
@@ -339,7 +328,7 @@ fn forward_in<const DECAP: bool>(
     let mut burst = [std::ptr::null_mut::<rte_mbuf>(); MAX_BURST];
     while left != 0 {
         let first = left.trailing_zeros() as usize;
-        let Some(Out { port, tx, .. }) = dests[usize::from(dest[first])] else {
+        let Some(Out { port, tx, .. }) = outs[first] else {
             break;
         };
         let (mut k, mut bytes) = (0usize, 0u64);
@@ -347,10 +336,7 @@ fn forward_in<const DECAP: bool>(
         while rest != 0 {
             let i = rest.trailing_zeros() as usize;
             rest &= rest - 1;
-            let Some(out) = dests[usize::from(dest[i])]
-                .as_ref()
-                .filter(|o| o.port == port)
-            else {
+            let Some(out) = outs[i].filter(|o| o.port == port) else {
                 continue;
             };
             left &= !(1 << i);

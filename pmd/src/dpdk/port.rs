@@ -259,6 +259,7 @@ impl DpdkTx {
     /// Every pointer must be a valid, single-segment mbuf that the caller
     /// owns and hands over, its frame set for transmit ([`set_tx_frame`]);
     /// `bytes` their frame bytes.
+    #[inline]
     pub(crate) unsafe fn send_mbufs(&self, qid: usize, mbufs: &mut [*mut rte_mbuf], bytes: u64) {
         let q = qid % self.queues.len();
         let _queue = self.queues[q].lock().unwrap_or_else(|e| e.into_inner());
