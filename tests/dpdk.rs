@@ -139,15 +139,9 @@ fn pcap_vdev_forwarding_is_byte_exact() {
     );
 }
 
-/// The port's `dump-ports --json` counter `what`.
+/// Counter `what` of `br0`'s port `ofport` (`dump-ports --json`).
 fn port_counter(r: &Rvs, ofport: u64, what: &str) -> u64 {
-    let ports: serde_json::Value =
-        serde_json::from_str(&r.ctl(&["--json", "dump-ports", "br0"])).unwrap();
-    ports
-        .as_array()
-        .and_then(|a| a.iter().find(|p| p["port"] == ofport))
-        .and_then(|p| p[what].as_u64())
-        .unwrap_or_else(|| panic!("no {what} for port {ofport}: {ports}"))
+    bridge_port_counter(r, "br0", ofport, what)
 }
 
 #[test]
@@ -202,6 +196,20 @@ fn tunnel_mix() -> Vec<Vec<u8>> {
 /// so the direct path carries most bursts.
 const REPEATS: usize = 40;
 
+/// The PMDs' counters (`pmd-stats-show --json`), each summed over PMDs.
+fn pmd_sums(r: &Rvs) -> impl Fn(&str) -> u64 {
+    let stats: serde_json::Value =
+        serde_json::from_str(&r.ctl(&["--json", "dpif-netdev/pmd-stats-show"])).unwrap();
+    move |f: &str| -> u64 {
+        stats
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[f].as_u64().unwrap_or_else(|| panic!("{f}: {stats}")))
+            .sum()
+    }
+}
+
 /// Checks the PMD counters of a tunnel run of `n` packets, each `passes`
 /// datapath passes (2 for decapsulation: tnl_pop recirculates): every
 /// pass has one outcome, simple match (so the direct path, which counts
@@ -211,16 +219,8 @@ const REPEATS: usize = 40;
 /// overflow the queue, as in OVS.
 #[track_caller]
 fn tunnel_passes(r: &Rvs, n: u64, passes: u64) -> u64 {
-    let stats: serde_json::Value =
-        serde_json::from_str(&r.ctl(&["--json", "dpif-netdev/pmd-stats-show"])).unwrap();
-    let sum = |f: &str| -> u64 {
-        stats
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p[f].as_u64().unwrap_or_else(|| panic!("{f}: {stats}")))
-            .sum()
-    };
+    let sum = pmd_sums(r);
+    let stats = r.ctl(&["dpif-netdev/pmd-stats-show"]);
     let lost = sum("lost_upcalls") + sum("failed_upcalls");
     let recirc = sum("recirc_packets");
     assert_eq!(sum("rx_packets"), n, "{stats}");
@@ -476,16 +476,8 @@ fn direct_forwarding(name: &str, rule: &str, expect: impl Fn(&[u8]) -> Vec<u8>) 
     let out_bytes: u64 = want.iter().map(|f| f.len() as u64).sum();
     assert_eq!(port_counter(&r, 2, "tx_bytes"), out_bytes);
     // Every packet in exactly one fast-path outcome.
-    let stats: serde_json::Value =
-        serde_json::from_str(&r.ctl(&["--json", "dpif-netdev/pmd-stats-show"])).unwrap();
-    let sum = |f: &str| -> u64 {
-        stats
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p[f].as_u64().unwrap_or_else(|| panic!("{f}: {stats}")))
-            .sum()
-    };
+    let sum = pmd_sums(&r);
+    let stats = r.ctl(&["dpif-netdev/pmd-stats-show"]);
     assert_eq!(sum("rx_packets"), n, "{stats}");
     assert_eq!(
         sum("simple_match_hits") + sum("emc_hits") + sum("megaflow_hits") + sum("upcalls"),

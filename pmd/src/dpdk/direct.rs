@@ -480,6 +480,36 @@ mod tests {
         rxq.as_dpdk().unwrap().receive(MAX_BURST)
     }
 
+    /// `forward` of the `n` mbufs just received on the ring's queue, as
+    /// input port 1 of `dpcls`.
+    fn forward_port1(
+        rxqs: &mut [Box<dyn RxQueue>],
+        n: usize,
+        dpcls: &Dpcls,
+        ports: &[Option<DpPortTx>],
+        now: u64,
+    ) -> Option<Forwarded> {
+        let index = dpcls.simple().port(1).expect("port 1 is simple");
+        forward(
+            rxqs[0].as_dpdk().unwrap(),
+            n,
+            index,
+            dpcls.simple(),
+            ports,
+            0,
+            now,
+        )
+    }
+
+    /// The frames the ring's queue gives back (what `forward` sent).
+    fn frames_back(rxqs: &mut [Box<dyn RxQueue>]) -> Vec<Vec<u8>> {
+        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
+        rx_all(rxqs[0].as_mut(), &mut pool)
+            .iter()
+            .map(|p| p.data().to_vec())
+            .collect()
+    }
+
     #[test]
     fn a_simple_burst_goes_mbuf_to_mbuf_in_order_and_is_counted() {
         let (mut rxqs, tx, stats) = ring_port("net_ring20");
@@ -489,22 +519,9 @@ mod tests {
         let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
         let n = arrive(&mut rxqs[0], &tx, &frames);
         assert_eq!(n, frames.len());
-        let index = dpcls.simple().port(1).expect("port 1 is simple");
-        assert!(forward(
-            rxqs[0].as_dpdk().unwrap(),
-            n,
-            index,
-            dpcls.simple(),
-            &ports,
-            0,
-            77
-        )
-        .is_some());
+        assert!(forward_port1(&mut rxqs, n, &dpcls, &ports, 77).is_some());
 
-        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
-        let back = rx_all(rxqs[0].as_mut(), &mut pool);
-        let got: Vec<_> = back.iter().map(|p| p.data().to_vec()).collect();
-        assert_eq!(got, frames, "the same frames, in order");
+        assert_eq!(frames_back(&mut rxqs), frames, "the same frames, in order");
         let fs = flow.stats.snapshot();
         assert_eq!((fs.packets, fs.bytes, fs.used), (20, bytes, 77));
         let s = stats.snapshot();
@@ -531,22 +548,8 @@ mod tests {
         let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
         let n = arrive(&mut rxqs[0], &tx, &frames);
         assert_eq!(n, 2);
-        let index = dpcls.simple().port(1).expect("port 1 is simple");
-        assert!(forward(
-            rxqs[0].as_dpdk().unwrap(),
-            n,
-            index,
-            dpcls.simple(),
-            &ports,
-            0,
-            9
-        )
-        .is_some());
-        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
-        let got: Vec<_> = rx_all(rxqs[0].as_mut(), &mut pool)
-            .iter()
-            .map(|p| p.data().to_vec())
-            .collect();
+        assert!(forward_port1(&mut rxqs, n, &dpcls, &ports, 9).is_some());
+        let got = frames_back(&mut rxqs);
         let want: Vec<_> = frames
             .iter()
             .map(|f| build::push_vlan(f, 0x8100, 0x200a))
@@ -593,22 +596,8 @@ mod tests {
             let frames: Vec<_> = (0..6).map(|i| udp(100 + i, 20 + i as usize)).collect();
             let n = arrive(&mut rxqs[0], &tx, &frames);
             assert_eq!(n, frames.len());
-            let index = dpcls.simple().port(1).expect("port 1 is simple");
-            assert!(forward(
-                rxqs[0].as_dpdk().unwrap(),
-                n,
-                index,
-                dpcls.simple(),
-                &ports,
-                0,
-                3
-            )
-            .is_some());
-            let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
-            let got: Vec<_> = rx_all(rxqs[0].as_mut(), &mut pool)
-                .iter()
-                .map(|p| p.data().to_vec())
-                .collect();
+            assert!(forward_port1(&mut rxqs, n, &dpcls, &ports, 3).is_some());
+            let got = frames_back(&mut rxqs);
             let mut ports_seen = std::collections::HashSet::new();
             for (g, f) in got.iter().zip(&frames) {
                 // What the executor makes of the same packet on the
@@ -706,15 +695,9 @@ mod tests {
         let inner: Vec<_> = (0..9).map(|i| udp(300 + i, 12 + i as usize)).collect();
         let frames: Vec<_> = inner.iter().map(|f| vxlan_of(f)).collect();
         let n = arrive(&mut rxqs[0], &tx, &frames);
-        let index = dpcls.simple().port(1).expect("port 1 is simple");
-        let rxq = rxqs[0].as_dpdk().unwrap();
-        let done = forward(rxq, n, index, dpcls.simple(), &ports, 0, 4);
+        let done = forward_port1(&mut rxqs, n, &dpcls, &ports, 4);
         assert_eq!(done, Some(Forwarded { decapsulated: 9 }));
-        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
-        let got: Vec<_> = rx_all(rxqs[0].as_mut(), &mut pool)
-            .iter()
-            .map(|p| p.data().to_vec())
-            .collect();
+        let got = frames_back(&mut rxqs);
         assert_eq!(got, inner, "the inner frames, in order");
         let outer_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
         let inner_bytes: u64 = inner.iter().map(|f| f.len() as u64).sum();
