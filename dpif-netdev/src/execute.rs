@@ -888,7 +888,7 @@ pub fn tnl_encap(mut pkt: Packet, t: &TnlPush) -> Result<Packet, (Packet, DropRe
     } else {
         hash_5tuple(&pkt, 0)
     };
-    let Some(layout) = tnl_layout(t, pkt.len()) else {
+    let Some(layout) = TnlLayout::of(t).filter(|l| l.fits(t, pkt.len())) else {
         return Err((pkt, DropReason::MalformedForAction));
     };
     let d = match pkt.push_head(t.header.len()) {
@@ -949,14 +949,6 @@ impl TnlLayout {
     }
 }
 
-/// The layout of `t`'s template when it is well formed and an inner frame
-/// of `inner_len` bytes fits ([`TnlLayout::of`], [`TnlLayout::fits`]);
-/// `None` when the packet must be dropped as malformed for the action.
-#[inline]
-pub fn tnl_layout(t: &TnlPush, inner_len: usize) -> Option<TnlLayout> {
-    TnlLayout::of(t).filter(|l| l.fits(t, inner_len))
-}
-
 /// Copies `src` over `dst` (the same length). Lengths of 16 to 64 bytes,
 /// every tunnel header but large Geneve options, take two overlapping
 /// fixed-size copies instead of a `memcpy` call (~40 instructions per
@@ -982,7 +974,7 @@ fn copy_header(dst: &mut [u8], src: &[u8]) {
 
 /// Writes `t`'s outer headers at the start of `d`, the whole encapsulated
 /// frame (the inner frame already follows the template's length), with
-/// `layout` from [`tnl_layout`] for this frame's inner length and `hash`
+/// `layout` from [`TnlLayout::of`] (checked to [`TnlLayout::fits`] this frame) and `hash`
 /// the inner flow hash (for the UDP source port): the template, then the
 /// lengths, source port and checksums as [`tnl_push`] describes. Used by
 /// [`tnl_encap`] and by direct forwarding of DPDK mbufs, so both write the

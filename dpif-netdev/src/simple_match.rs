@@ -192,17 +192,6 @@ impl SimpleFields {
         };
         pack_l34(dst, proto, tp)
     }
-
-    /// The lookup key of a packet with these fields, parsed from `frame`
-    /// and decapsulated from `tunnel` or, with `None`, from no tunnel.
-    #[inline(always)]
-    pub fn key(&self, frame: &[u8], tunnel: Option<&TunnelMeta>) -> SimpleKey {
-        let (id, addrs) = match tunnel {
-            Some(t) => (t.tun_id, pack_tun(t.ipv4_src, t.ipv4_dst)),
-            None => (0, 0),
-        };
-        SimpleKey([self.bits(), self.l34(frame), id, addrs])
-    }
 }
 
 #[inline(always)]
@@ -398,9 +387,9 @@ pub struct PortIndex {
 
 impl PortIndex {
     /// The lookup key of a packet of this port with fields `f` parsed from
-    /// `frame`, decapsulated from `tunnel` (or not): [`SimpleFields::key`] with the
-    /// words no shape of the port keeps left zero (which no shape's value
-    /// can tell from the packet's: every shape masks them to zero).
+    /// `frame`, decapsulated from `tunnel` (or not). Words no shape of the
+    /// port keeps are left zero, unread (no shape's value can tell them
+    /// from the packet's: every shape masks them to zero).
     #[inline(always)]
     pub fn key(&self, f: &SimpleFields, frame: &[u8], tunnel: Option<&TunnelMeta>) -> SimpleKey {
         let mut k = SimpleKey([f.bits(), 0, 0, 0]);
@@ -412,14 +401,6 @@ impl PortIndex {
             k.0[3] = pack_tun(t.ipv4_src, t.ipv4_dst);
         }
         k
-    }
-
-    /// Whether some shape of this port keeps the destination word (word
-    /// 1 of [`SimpleKey`], [`SimpleFields::l34`]); if not, it is zero in
-    /// every key of the port.
-    #[inline]
-    pub fn uses_l34(&self) -> bool {
-        self.l34
     }
 
     /// Whether some megaflow of this port terminates a tunnel (its

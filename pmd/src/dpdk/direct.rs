@@ -38,6 +38,7 @@ use dpif_netdev::actions::DpAction;
 use dpif_netdev::actions::TnlPush;
 use dpif_netdev::execute::parse_tunnel;
 use dpif_netdev::execute::{hash_5tuple_frame, write_pushed_vlan, write_tnl_header, TnlLayout};
+use dpif_netdev::key::ethertype;
 use dpif_netdev::megaflow::run_end;
 use dpif_netdev::packet::{prefetch_lines, MAX_BURST};
 use dpif_netdev::simple_match::{self, PortIndex, SimpleFields, SimpleIndex, SimpleKey};
@@ -57,7 +58,8 @@ enum Push<'p> {
 }
 
 /// Where a directly forwarded packet goes: the output port's number and
-/// transmit side, and what to push first (`push_len` bytes).
+/// transmit side, and what to push first (`push_len` bytes: the length of
+/// `push`, kept because the burst loops read it for every packet).
 #[derive(Clone, Copy)]
 struct Out<'p> {
     port: u32,
@@ -101,7 +103,7 @@ fn dpdk_output<'p>(flow: &'p Megaflow, ports: &'p [Option<DpPortTx>]) -> Option<
 /// packet under callgrind). `None` for other frames: hash those each.
 #[inline(always)]
 fn ipv4_hash_inputs(frame: &[u8], f: &SimpleFields) -> Option<[u64; 3]> {
-    if f.eth_type != 0x0800 {
+    if f.eth_type != ethertype::IPV4 {
         return None;
     }
     let ip = frame.get(usize::from(f.l3_ofs)..)?.first_chunk::<20>()?;
@@ -219,8 +221,7 @@ fn forward_in<const DECAP: bool>(
     let mut decapsulated = 0usize;
     // The previous packet's answers (first and inner lookups): a burst is
     // mostly one flow.
-    let mut last: Option<([u64; 2], &Arc<Megaflow>, Step)> = None;
-    let l34 = index.uses_l34();
+    let mut last: Option<(SimpleKey, &Arc<Megaflow>, Step)> = None;
     let mut last_inner: Option<(SimpleKey, &Arc<Megaflow>, Out)> = None;
     for (i, &m) in mbufs.iter().enumerate() {
         // SAFETY: m was just handed to us by rx_burst (`receive`) and is
@@ -236,18 +237,16 @@ fn forward_in<const DECAP: bool>(
             std::slice::from_raw_parts(v.buf_addr.add(v.data_off as usize), v.data_len as usize)
         };
         let f = simple_match::parse(frame)?;
-        // The key's words 0 and 1 (2 and 3, the tunnel's, are zero here);
-        // word 1 only read where a shape keeps it.
-        let words = [f.bits(), if l34 { f.l34(frame) } else { 0 }];
+        let key = index.key(&f, frame, None);
         let (flow, step) = match last {
-            Some((k, flow, step)) if k == words => (flow, step),
+            Some((k, flow, step)) if k == key => (flow, step),
             _ => {
-                let flow = index.lookup_key(&SimpleKey([words[0], words[1], 0, 0]))?;
+                let flow = index.lookup_key(&key)?;
                 let step = match &flow.actions[..] {
                     [DpAction::TnlPop(t)] if DECAP => Step::Pop(simple.port(t.port)?),
                     _ => Step::Out(dpdk_output(flow, ports)?),
                 };
-                last = Some((words, flow, step));
+                last = Some((key, flow, step));
                 (flow, step)
             }
         };
@@ -445,15 +444,22 @@ mod tests {
         pkt.md.in_port = 1;
         let mut key = FlowKey::ZERO;
         extract(&mut pkt, &mut key);
+        let mask = port_mask();
+        let flow = Arc::new(Megaflow::new(&key, mask, actions, 1));
+        let mut dpcls = Dpcls::new();
+        dpcls.insert(flow.clone()).unwrap();
+        (dpcls, flow)
+    }
+
+    /// The mask of a port-to-port megaflow: recirc_id, in_port, eth_type
+    /// and the fragment bits, as the slow path makes it.
+    fn port_mask() -> FlowMask {
         let mut mask = FlowMask::default();
         mask.0.in_port = u32::MAX;
         mask.0.recirc_id = u32::MAX;
         mask.0.eth_type = 0xffff;
         mask.0.nw_frag = 0xff;
-        let flow = Arc::new(Megaflow::new(&key, mask, actions, 1));
-        let mut dpcls = Dpcls::new();
-        dpcls.insert(flow.clone()).unwrap();
-        (dpcls, flow)
+        mask
     }
 
     /// A port table whose port 2 is the ring device.
@@ -648,11 +654,7 @@ mod tests {
         outer.md.in_port = 1;
         let mut key = FlowKey::ZERO;
         extract(&mut outer, &mut key);
-        let mut mask = FlowMask::default();
-        mask.0.in_port = u32::MAX;
-        mask.0.recirc_id = u32::MAX;
-        mask.0.eth_type = 0xffff;
-        mask.0.nw_frag = 0xff;
+        let mut mask = port_mask();
         mask.0.nw_dst = u32::MAX;
         mask.0.nw_proto = 0xff;
         mask.0.tp_dst = 0xffff;
@@ -668,11 +670,7 @@ mod tests {
         inner.md.set_tunnel(dc.tunnel);
         let mut key = FlowKey::ZERO;
         extract(&mut inner, &mut key);
-        let mut mask = FlowMask::default();
-        mask.0.in_port = u32::MAX;
-        mask.0.recirc_id = u32::MAX;
-        mask.0.eth_type = 0xffff;
-        mask.0.nw_frag = 0xff;
+        let mut mask = port_mask();
         mask.0.tun_id = u64::MAX;
         mask.0.tun_ipv4_src = u32::MAX;
         mask.0.tun_ipv4_dst = u32::MAX;
