@@ -365,6 +365,13 @@ fn is_pop(flow: &Megaflow) -> bool {
     matches!(flow.actions[..], [crate::actions::DpAction::TnlPop(_)])
 }
 
+/// Whether `flow`'s actions push a tunnel header.
+fn is_push(flow: &Megaflow) -> bool {
+    flow.actions
+        .iter()
+        .any(|a| matches!(a, crate::actions::DpAction::TnlPush(_)))
+}
+
 struct ShapeTable {
     shape: Shape,
     flows: HashMap<SimpleKey, Arc<Megaflow>>,
@@ -383,6 +390,8 @@ pub struct PortIndex {
     tunnel: bool,
     /// Simple megaflows of this port whose actions are one `tnl_pop`.
     pops: u32,
+    /// Simple megaflows of this port whose actions push a tunnel header.
+    pushes: u32,
 }
 
 impl PortIndex {
@@ -409,6 +418,23 @@ impl PortIndex {
     #[inline]
     pub fn pops_tunnels(&self) -> bool {
         self.pops != 0
+    }
+
+    /// Whether some megaflow of this port pushes a tunnel header (a
+    /// VTEP's encapsulation).
+    #[inline]
+    pub fn pushes_tunnels(&self) -> bool {
+        self.pushes != 0
+    }
+
+    /// Whether no shape of this port keeps a word of [`SimpleKey`] past
+    /// the first: then [`PortIndex::key`] is `[f.bits(), 0, 0, 0]` for
+    /// every packet, and two packets have the same key exactly when their
+    /// first words are equal (a port-to-port port's case, which direct
+    /// forwarding compares in one word).
+    #[inline]
+    pub fn key_is_one_word(&self) -> bool {
+        !self.l34 && !self.tunnel
     }
 
     /// Recomputes which words the shapes keep.
@@ -481,6 +507,7 @@ impl SimpleIndex {
                 port.shapes[i].flows.insert(v, flow.clone());
                 port.note_words();
                 port.pops += u32::from(is_pop(flow));
+                port.pushes += u32::from(is_push(flow));
             }
         }
     }
@@ -507,6 +534,7 @@ impl SimpleIndex {
                     if t.flows.get(&v).is_some_and(|f| Arc::ptr_eq(f, flow)) {
                         t.flows.remove(&v);
                         port.pops -= u32::from(is_pop(flow));
+                        port.pushes -= u32::from(is_push(flow));
                     }
                     if t.flows.is_empty() {
                         port.shapes.swap_remove(i);
@@ -820,6 +848,50 @@ mod tests {
             },
         );
         assert_eq!(agrees(&frame).unwrap().map(|f| f.nw_tos), Some(0xb9));
+    }
+
+    /// `test_megaflow`'s flow with `actions` (ODP text) instead.
+    fn with_actions(f: &Arc<Megaflow>, actions: &str) -> Arc<Megaflow> {
+        let actions = crate::odp::parse_actions(actions).unwrap();
+        Arc::new(Megaflow::new(&f.key, f.mask, actions, f.ufid))
+    }
+
+    #[test]
+    fn a_ports_key_width_and_tunnel_counts_follow_its_megaflows() {
+        // What direct forwarding picks its loop by: one-word keys, and
+        // whether a tunnel is pushed or popped.
+        let flags = |ix: &SimpleIndex| {
+            let p = ix.port(1).unwrap();
+            (p.key_is_one_word(), p.pushes_tunnels(), p.pops_tunnels())
+        };
+        let mut ix = SimpleIndex::default();
+        let plain = test_megaflow(1, ethertype::IPV4, 0, 2, |_, _| {});
+        ix.insert(&plain);
+        assert_eq!(flags(&ix), (true, false, false));
+
+        let header = "header(size=3,type=4,raw=0x010203,ipv6=0,udp_csum=0)";
+        let push = test_megaflow(1, ethertype::IPV4, 0, 2, |k, m| {
+            (k.nw_tos, m.0.nw_tos) = (1, 3);
+        });
+        let push = with_actions(
+            &push,
+            &format!("tnl_push(tnl_port(4),{header},out_port(2))"),
+        );
+        ix.insert(&push);
+        assert_eq!(flags(&ix), (true, true, false), "ECN bits are in word 0");
+
+        let pop = test_megaflow(1, ethertype::IPV4, 0, 2, |k, m| {
+            (k.nw_proto, m.0.nw_proto) = (ipproto::UDP, 0xff);
+            (k.tp_dst, m.0.tp_dst) = (4789, 0xffff);
+        });
+        let pop = with_actions(&pop, "tnl_pop(3)");
+        ix.insert(&pop);
+        assert_eq!(flags(&ix), (false, true, true));
+
+        ix.remove(&push);
+        assert_eq!(flags(&ix), (false, false, true));
+        ix.remove(&pop);
+        assert_eq!(flags(&ix), (true, false, false));
     }
 
     #[test]

@@ -144,11 +144,47 @@ const VLAN_HLEN: u16 = 4;
 /// What the first lookup of a packet led to.
 #[derive(Clone, Copy)]
 enum Step<'p> {
-    /// Output.
-    Out(Out<'p>),
+    /// Output `.0` of the burst's [`Dests`], which pushes `.1` bytes.
+    Out(u8, u16),
     /// `tnl_pop` to a tunnel port whose megaflows are all simple (this
     /// index): the inner frame is looked up there.
     Pop(&'p PortIndex),
+}
+
+/// The outputs a burst's lookups found, one per lookup (a burst has a
+/// few; the same port may appear more than once), which its packets name
+/// by index. Noting a packet's output is then a byte, not a copy of an
+/// [`Out`]: that copy was ~14 instructions per packet under callgrind.
+struct Dests<'p> {
+    outs: [Option<Out<'p>>; MAX_BURST],
+    /// `outs`' ports and push lengths, which the transmit loop reads for
+    /// every packet.
+    ports: [u32; MAX_BURST],
+    push_lens: [u16; MAX_BURST],
+    n: usize,
+}
+
+impl<'p> Dests<'p> {
+    fn new() -> Self {
+        Dests {
+            outs: [None; MAX_BURST],
+            ports: [0; MAX_BURST],
+            push_lens: [0; MAX_BURST],
+            n: 0,
+        }
+    }
+
+    /// Adds `out`; `None` when full (a burst does at most one lookup
+    /// that ends in an output per packet, so it is not).
+    #[inline]
+    fn add(&mut self, out: Out<'p>) -> Option<u8> {
+        let d = self.n;
+        *self.outs.get_mut(d)? = Some(out);
+        self.ports[d] = out.port;
+        self.push_lens[d] = out.push_len;
+        self.n += 1;
+        Some(d as u8)
+    }
 }
 
 /// What a direct forward did, for the PMD's counters.
@@ -174,20 +210,30 @@ pub fn forward(
     qid: usize,
     now: u64,
 ) -> Option<Forwarded> {
-    // Two instances: the decapsulating one only for ports with a tunnel
-    // to terminate. The second lookup's bookkeeping cost the other ports
-    // ~15 instructions per packet (callgrind, p2p-1flow).
+    // Three instances, so that a port pays only for what its megaflows
+    // need: the decapsulating one for ports with a tunnel to terminate
+    // (its second lookup's bookkeeping cost the others ~15 instructions
+    // per packet, callgrind p2p-1flow), and a plain one for ports with a
+    // one-word key and no tunnel to push. Port-to-port paid ~60 more per
+    // packet for keeping four key words, copying outputs that may carry a
+    // tunnel template, and the header offsets a tunnel's flow hash needs
+    // (which the plain instance's parse then drops as dead).
     if index.pops_tunnels() {
-        forward_in::<true>(rxq, n, index, simple, ports, qid, now)
+        forward_in::<false, true>(rxq, n, index, simple, ports, qid, now)
+    } else if index.key_is_one_word() && !index.pushes_tunnels() {
+        forward_in::<true, false>(rxq, n, index, simple, ports, qid, now)
     } else {
-        forward_in::<false>(rxq, n, index, simple, ports, qid, now)
+        forward_in::<false, false>(rxq, n, index, simple, ports, qid, now)
     }
 }
 
-/// [`forward`], decapsulating when `DECAP` (else a `tnl_pop` megaflow
-/// sends the burst the usual way, as any other unknown action does).
+/// [`forward`]: when `PLAIN`, with keys of one word (see
+/// [`PortIndex::key_is_one_word`]) and no tunnel push (a burst that would
+/// push one goes the usual way); decapsulating when `DECAP` (else a
+/// `tnl_pop` megaflow sends the burst the usual way, as any other unknown
+/// action does).
 #[inline(always)]
-fn forward_in<const DECAP: bool>(
+fn forward_in<const PLAIN: bool, const DECAP: bool>(
     rxq: &DpdkRxq,
     n: usize,
     index: &PortIndex,
@@ -205,11 +251,13 @@ fn forward_in<const DECAP: bool>(
     // frame's (the second pass of the usual path).
     let mut flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
     let mut inner_flows: [Option<&Arc<Megaflow>>; MAX_BURST] = [None; MAX_BURST];
-    // Each packet's output.
-    let mut outs: [Option<Out>; MAX_BURST] = [None; MAX_BURST];
+    // Each packet's output, an index into `dests`.
+    let mut dests = Dests::new();
+    let mut dest = [0u8; MAX_BURST];
     // Received lengths (port and first megaflow counters), and the frame
-    // to send: offset and length in the mbuf before any push (the
-    // received frame, or the inner frame of a decapsulated one).
+    // to send: offset in the mbuf before any push, and (`DECAP` only;
+    // else it is the received length) length (the received frame, or the
+    // inner frame of a decapsulated one).
     let mut rx_lens = [0u16; MAX_BURST];
     let mut lens = [0u16; MAX_BURST];
     let mut offs = [0u16; MAX_BURST];
@@ -222,7 +270,7 @@ fn forward_in<const DECAP: bool>(
     // The previous packet's answers (first and inner lookups): a burst is
     // mostly one flow.
     let mut last: Option<(SimpleKey, &Arc<Megaflow>, Step)> = None;
-    let mut last_inner: Option<(SimpleKey, &Arc<Megaflow>, Out)> = None;
+    let mut last_inner: Option<(SimpleKey, &Arc<Megaflow>, u8, u16)> = None;
     for (i, &m) in mbufs.iter().enumerate() {
         // SAFETY: m was just handed to us by rx_burst (`receive`) and is
         // not handed on until this function or `wrap` does so.
@@ -237,14 +285,26 @@ fn forward_in<const DECAP: bool>(
             std::slice::from_raw_parts(v.buf_addr.add(v.data_off as usize), v.data_len as usize)
         };
         let f = simple_match::parse(frame)?;
-        let key = index.key(&f, frame, None);
+        let key = match PLAIN {
+            // What `key` gives on this port.
+            true => SimpleKey([f.bits(), 0, 0, 0]),
+            false => index.key(&f, frame, None),
+        };
         let (flow, step) = match last {
-            Some((k, flow, step)) if k == key => (flow, step),
+            Some((k, flow, step)) if (if PLAIN { k.0[0] == key.0[0] } else { k == key }) => {
+                (flow, step)
+            }
             _ => {
                 let flow = index.lookup_key(&key)?;
                 let step = match &flow.actions[..] {
                     [DpAction::TnlPop(t)] if DECAP => Step::Pop(simple.port(t.port)?),
-                    _ => Step::Out(dpdk_output(flow, ports)?),
+                    _ => {
+                        let out = dpdk_output(flow, ports)?;
+                        if PLAIN && matches!(out.push, Push::Tunnel(..)) {
+                            return None;
+                        }
+                        Step::Out(dests.add(out)?, out.push_len)
+                    }
                 };
                 last = Some((key, flow, step));
                 (flow, step)
@@ -253,8 +313,9 @@ fn forward_in<const DECAP: bool>(
         flows[i] = Some(flow);
         rx_lens[i] = v.data_len;
         tcp_flags[i] = f.tcp_flags;
-        let (out, frame, f, off, rss) = match step {
-            Step::Out(out) => (out, frame, f, v.data_off, v.rss),
+        let (d, push_len, frame, f, off, rss) = match step {
+            Step::Out(d, push_len) => (d, push_len, frame, f, v.data_off, v.rss),
+            Step::Pop(_) if !DECAP => return None,
             Step::Pop(vindex) => {
                 // tnl_pop as the executor does it: a frame it would drop
                 // (malformed) or that needs Geneve options mapped goes
@@ -266,13 +327,14 @@ fn forward_in<const DECAP: bool>(
                 let inner = frame.get(dc.inner_ofs..dc.inner_ofs + dc.inner_len)?;
                 let f = simple_match::parse(inner)?;
                 let key = vindex.key(&f, inner, Some(&dc.tunnel));
-                let (flow, out) = match last_inner {
-                    Some((k, flow, out)) if k == key => (flow, out),
+                let (flow, d, push_len) = match last_inner {
+                    Some((k, flow, d, push_len)) if k == key => (flow, d, push_len),
                     _ => {
                         let flow = vindex.lookup_key(&key)?;
                         let out = dpdk_output(flow, ports)?;
-                        last_inner = Some((key, flow, out));
-                        (flow, out)
+                        let d = dests.add(out)?;
+                        last_inner = Some((key, flow, d, out.push_len));
+                        (flow, d, out.push_len)
                     }
                 };
                 inner_flows[i] = Some(flow);
@@ -281,36 +343,47 @@ fn forward_in<const DECAP: bool>(
                 // The device's hash was the outer flow's (tnl_pop drops
                 // it).
                 let off = v.data_off + dc.inner_ofs as u16;
-                (out, inner, f, off, None)
+                (d, push_len, inner, f, off, None)
             }
         };
-        if off < out.push_len {
-            // The executor drops it for want of headroom; let it.
-            return None;
-        }
-        if out.push_len != 0 {
+        if push_len != 0 {
+            if off < push_len {
+                // The executor drops it for want of headroom; let it.
+                return None;
+            }
             // The headroom's last line, written below, was not touched by
             // the receive: start loading it now, behind the rest of the
             // burst's parsing, rather than stalling on it then.
-            prefetch_lines(v.buf_addr.wrapping_add(usize::from(off - out.push_len)), 1);
-        }
-        if let Push::Tunnel(t, layout) = out.push {
-            if !layout.fits(t, frame.len()) {
-                // Too long for the outer length fields: dropped as the
-                // usual path drops it.
-                return None;
+            prefetch_lines(v.buf_addr.wrapping_add(usize::from(off - push_len)), 1);
+            if let (
+                false,
+                Some(Out {
+                    push: Push::Tunnel(t, layout),
+                    ..
+                }),
+            ) = (PLAIN, dests.outs[usize::from(d)])
+            {
+                if !layout.fits(t, frame.len()) {
+                    // Too long for the outer length fields: dropped as the
+                    // usual path drops it.
+                    return None;
+                }
+                // The hash tnl_encap takes: the device's, else the
+                // 5-tuple's (with the offsets simple match sets on the
+                // usual path).
+                hashes[i] = match rss {
+                    Some(h) => h,
+                    None => flow_hash(frame, &f, &mut memo),
+                };
             }
-            // The hash tnl_encap takes: the device's, else the 5-tuple's
-            // (with the offsets simple match sets on the usual path).
-            hashes[i] = match rss {
-                Some(h) => h,
-                None => flow_hash(frame, &f, &mut memo),
-            };
         }
-        outs[i] = Some(out);
-        lens[i] = frame.len() as u16;
+        dest[i] = d;
         offs[i] = off;
+        if DECAP {
+            lens[i] = frame.len() as u16;
+        }
     }
+    let lens = if DECAP { &lens } else { &rx_lens };
 
     // Every packet goes: count them as the usual path would.
     let stats = rxq.stats();
@@ -319,15 +392,15 @@ fn forward_in<const DECAP: bool>(
     PortStats::add(&stats.rx_bytes, rx_bytes);
     count_runs(&flows[..n], &rx_lens, &tcp_flags, now);
     if decapsulated != 0 {
-        count_runs(&inner_flows[..n], &lens, &inner_tcp_flags, now);
+        count_runs(&inner_flows[..n], lens, &inner_tcp_flags, now);
     }
 
     // One transmit per output port, in arrival order within each.
     let mut left = u32::MAX >> (32 - n);
     let mut burst = [std::ptr::null_mut::<rte_mbuf>(); MAX_BURST];
     while left != 0 {
-        let first = left.trailing_zeros() as usize;
-        let Some(Out { port, tx, .. }) = outs[first] else {
+        let first = usize::from(dest[left.trailing_zeros() as usize]);
+        let Some(Out { port, tx, .. }) = dests.outs[first] else {
             break;
         };
         let (mut k, mut bytes) = (0usize, 0u64);
@@ -335,28 +408,30 @@ fn forward_in<const DECAP: bool>(
         while rest != 0 {
             let i = rest.trailing_zeros() as usize;
             rest &= rest - 1;
-            let Some(out) = outs[i].filter(|o| o.port == port) else {
+            let d = usize::from(dest[i]);
+            if dests.ports[d] != port {
                 continue;
-            };
+            }
             left &= !(1 << i);
             let Some(m) = NonNull::new(mbufs[i]) else {
                 continue;
             };
             let (mut off, mut len) = (offs[i], lens[i]);
-            if out.push_len != 0 {
-                off -= out.push_len;
-                len += out.push_len;
+            let push_len = dests.push_lens[d];
+            if push_len != 0 {
+                off -= push_len;
+                len += push_len;
                 // SAFETY: ours alone (received, unshared, one segment);
                 // the headroom was checked above (`off` >= 0), and
                 // off + len is the old frame's end, within the data room
                 // (whose size is a u16, so the new len cannot overflow).
-                let d = unsafe { mbuf_bytes_mut(m, off, len) };
-                match out.push {
+                let b = unsafe { mbuf_bytes_mut(m, off, len) };
+                match dests.outs[d].map(|o| o.push) {
                     // The executor's push_vlan, into the headroom.
-                    Push::Vlan(tpid, tci) => write_pushed_vlan(d, tpid, tci),
+                    Some(Push::Vlan(tpid, tci)) => write_pushed_vlan(b, tpid, tci),
                     // The executor's tnl_push, into the headroom.
-                    Push::Tunnel(t, layout) => write_tnl_header(d, t, layout, hashes[i]),
-                    Push::None => {}
+                    Some(Push::Tunnel(t, layout)) => write_tnl_header(b, t, layout, hashes[i]),
+                    Some(Push::None) | None => {}
                 }
             }
             // SAFETY: ours (received, unshared, one segment); off + len is
