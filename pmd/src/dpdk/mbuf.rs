@@ -130,6 +130,18 @@ pub unsafe fn set_tx_frame(m: NonNull<rte_mbuf>, data_off: u16, len: u16) {
     }
 }
 
+/// Clears `m`'s offload flags (receive-side flags mean nothing on
+/// transmit), leaving its frame as it is: [`set_tx_frame`] for a frame
+/// sent where it was received.
+///
+/// # Safety
+/// `m` must be a valid mbuf that the caller owns.
+#[inline(always)]
+pub unsafe fn clear_offload_flags(m: NonNull<rte_mbuf>) {
+    // SAFETY: the caller's contract: ours alone.
+    unsafe { (*m.as_ptr()).ol_flags = 0 };
+}
+
 /// Bytes `off .. off + len` of `m`'s data room, writable.
 ///
 /// # Safety
