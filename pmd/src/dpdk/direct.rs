@@ -206,30 +206,39 @@ pub fn forward(
     qid: usize,
     now: u64,
 ) -> Option<Forwarded> {
-    // Three instances, so that a port pays only for what its megaflows
-    // need: the decapsulating one for ports with a tunnel to terminate
-    // (its second lookup's bookkeeping cost the others ~15 instructions
-    // per packet, callgrind p2p-1flow), and a plain one for ports with a
-    // one-word key and no tunnel to push. Port-to-port paid ~60 more per
-    // packet for keeping four key words, copying outputs that may carry a
-    // tunnel template, and the header offsets a tunnel's flow hash needs
-    // (which the plain instance's parse then drops as dead).
-    if index.pops_tunnels() {
-        forward_in::<false, true>(rxq, n, index, simple, ports, qid, now)
-    } else if index.key_is_one_word() && !index.pushes_tunnels() {
-        forward_in::<true, false>(rxq, n, index, simple, ports, qid, now)
-    } else {
-        forward_in::<false, false>(rxq, n, index, simple, ports, qid, now)
+    // Instances by what the port's megaflows need, so that each pays
+    // only for that (callgrind p2p-1flow, instructions per packet): the
+    // decapsulating one only for ports with a tunnel to terminate (its
+    // second lookup's bookkeeping cost the others ~15); four-word keys
+    // only where a shape keeps more than word 0 (~10); tunnel push only
+    // where a megaflow pushes one (its template-carrying outputs and the
+    // header offsets its flow hash reads cost ~50: the other instances'
+    // parse drops the offsets as dead).
+    match (
+        index.pops_tunnels(),
+        index.key_is_one_word(),
+        index.pushes_tunnels(),
+    ) {
+        (true, _, _) => forward_in::<false, true, true>(rxq, n, index, simple, ports, qid, now),
+        (false, true, false) => {
+            forward_in::<true, false, false>(rxq, n, index, simple, ports, qid, now)
+        }
+        (false, true, true) => {
+            forward_in::<true, true, false>(rxq, n, index, simple, ports, qid, now)
+        }
+        (false, false, _) => {
+            forward_in::<false, true, false>(rxq, n, index, simple, ports, qid, now)
+        }
     }
 }
 
-/// [`forward`]: when `PLAIN`, with keys of one word (see
-/// [`PortIndex::key_is_one_word`]) and no tunnel push (a burst that would
-/// push one goes the usual way); decapsulating when `DECAP` (else a
-/// `tnl_pop` megaflow sends the burst the usual way, as any other unknown
-/// action does).
+/// [`forward`]: with keys of one word when `ONE_WORD` (see
+/// [`PortIndex::key_is_one_word`]), else of four; pushing tunnels when
+/// `ENCAP` (else a burst that would push one goes the usual way);
+/// decapsulating when `DECAP` (else a `tnl_pop` megaflow sends the burst
+/// the usual way, as any other unknown action does).
 #[inline(always)]
-fn forward_in<const PLAIN: bool, const DECAP: bool>(
+fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
     rxq: &DpdkRxq,
     n: usize,
     index: &PortIndex,
@@ -284,13 +293,19 @@ fn forward_in<const PLAIN: bool, const DECAP: bool>(
             std::slice::from_raw_parts(v.buf_addr.add(v.data_off as usize), v.data_len as usize)
         };
         let f = simple_match::parse(frame)?;
-        let key = match PLAIN {
+        let key = match ONE_WORD {
             // What `key` gives on this port.
             true => SimpleKey([f.bits(), 0, 0, 0]),
             false => index.key(&f, frame, None),
         };
         let (flow, step) = match last {
-            Some((k, flow, step)) if (if PLAIN { k.0[0] == key.0[0] } else { k == key }) => {
+            Some((k, flow, step))
+                if (if ONE_WORD {
+                    k.0[0] == key.0[0]
+                } else {
+                    k == key
+                }) =>
+            {
                 (flow, step)
             }
             _ => {
@@ -299,7 +314,7 @@ fn forward_in<const PLAIN: bool, const DECAP: bool>(
                     [DpAction::TnlPop(t)] if DECAP => Step::Pop(simple.port(t.port)?),
                     _ => {
                         let out = dpdk_output(flow, ports)?;
-                        if PLAIN && matches!(out.push, Push::Tunnel(..)) {
+                        if !ENCAP && matches!(out.push, Push::Tunnel(..)) {
                             return None;
                         }
                         Step::Out(dests.add(out)?, out.push_len)
@@ -354,13 +369,15 @@ fn forward_in<const PLAIN: bool, const DECAP: bool>(
             // the receive: start loading it now, behind the rest of the
             // burst's parsing, rather than stalling on it then.
             prefetch_lines(v.buf_addr.wrapping_add(usize::from(off - push_len)), 1);
+            // (Matched by reference: copying the Option<Out> out of the
+            // table was ~10 instructions per packet.)
             if let (
-                false,
+                true,
                 Some(Out {
                     push: Push::Tunnel(t, layout),
                     ..
                 }),
-            ) = (PLAIN, dests.outs[usize::from(d)])
+            ) = (ENCAP, &dests.outs[usize::from(d)])
             {
                 if !layout.fits(t, frame.len()) {
                     // Too long for the outer length fields: dropped as the
