@@ -979,8 +979,10 @@ fn copy_header(dst: &mut [u8], src: &[u8]) {
 /// lengths, source port and checksums as [`tnl_push`] describes. Used by
 /// [`tnl_encap`] and by direct forwarding of DPDK mbufs, so both write the
 /// same bytes. Does nothing when `d` is shorter than the template (the
-/// callers make room first).
-#[inline]
+/// callers make room first). Always inlined: as a call from the direct
+/// forwarding loop its register saves and restores were ~18 of its ~65
+/// instructions per packet (callgrind, vxlan-encap).
+#[inline(always)]
 pub fn write_tnl_header(d: &mut [u8], t: &TnlPush, layout: TnlLayout, hash: u32) {
     let h = &t.header[..];
     let (l3, l4) = (usize::from(layout.l3), usize::from(layout.l4));
