@@ -708,6 +708,68 @@ mod tests {
         assert_eq!(s.tx_bytes, bytes + bytes + 8);
     }
 
+    #[test]
+    fn a_burst_of_two_flows_keeps_its_order_and_each_flows_push() {
+        // IPv4 goes out as it came, ARP with a tag pushed, both to port 2:
+        // two outputs in one burst, so the grouping transmit loop runs.
+        let (mut rxqs, tx, stats) = ring_port("net_ring28");
+        let (mut dpcls, ip_flow) = classifier(2);
+        let (a, b) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let arp = build::arp(
+            a,
+            b,
+            1,
+            a,
+            "10.0.0.1".parse().unwrap(),
+            [0; 6],
+            "10.0.0.2".parse().unwrap(),
+        );
+        let mut pkt = Packet::from_bytes(&arp);
+        pkt.md.in_port = 1;
+        let mut key = FlowKey::ZERO;
+        extract(&mut pkt, &mut key);
+        let push = vec![
+            DpAction::PushVlan {
+                tpid: 0x8100,
+                tci: 0x2005,
+            },
+            DpAction::Output(2),
+        ];
+        let arp_flow = Arc::new(Megaflow::new(&key, port_mask(), push, 2));
+        dpcls.insert(arp_flow.clone()).unwrap();
+        let ports = port_table(&tx, &stats);
+        let frames = vec![
+            udp(1, 20),
+            arp.clone(),
+            arp.clone(),
+            udp(2, 30),
+            arp.clone(),
+        ];
+        let n = arrive(&mut rxqs[0], &tx, &frames);
+        assert_eq!(n, frames.len());
+        assert!(forward_port1(&mut rxqs, n, &dpcls, &ports, 3).is_some());
+
+        let tagged = build::push_vlan(&arp, 0x8100, 0x2005);
+        let want = vec![
+            udp(1, 20),
+            tagged.clone(),
+            tagged.clone(),
+            udp(2, 30),
+            tagged,
+        ];
+        assert_eq!(
+            frames_back(&mut rxqs),
+            want,
+            "in order, each as its flow says"
+        );
+        assert_eq!(ip_flow.stats.snapshot().packets, 2);
+        assert_eq!(arp_flow.stats.snapshot().packets, 3);
+        let sent: u64 = frames.iter().map(|f| f.len() as u64).sum::<u64>() + 3 * 4;
+        let s = stats.snapshot();
+        let arrived: u64 = frames.iter().map(|f| f.len() as u64).sum();
+        assert_eq!((s.tx_packets, s.tx_bytes), (10, arrived + sent));
+    }
+
     /// A VXLAN (VNI 77) template over IPv4 to 198.18.0.2, out port 2.
     fn vxlan_template(udp_csum: bool) -> TnlPush {
         let mut h = build::udp4(
