@@ -210,15 +210,15 @@ fn pmd_sums(r: &Rvs) -> impl Fn(&str) -> u64 {
     }
 }
 
-/// Checks the PMD counters of a tunnel run of `n` packets, each `passes`
+/// Checks the PMD counters of a run of `n` packets, each `passes`
 /// datapath passes (2 for decapsulation: tnl_pop recirculates): every
 /// pass has one outcome, simple match (so the direct path, which counts
-/// as simple match) served packets, and returns how many packets were
+/// as simple match) served most packets, and returns how many packets were
 /// dropped because their upcall was lost (queue full) or failed: the
 /// capture is read at full speed, and an upcall flood at the start may
 /// overflow the queue, as in OVS.
 #[track_caller]
-fn tunnel_passes(r: &Rvs, n: u64, passes: u64) -> u64 {
+fn pass_outcomes(r: &Rvs, n: u64, passes: u64) -> u64 {
     let sum = pmd_sums(r);
     let stats = r.ctl(&["dpif-netdev/pmd-stats-show"]);
     let lost = sum("lost_upcalls") + sum("failed_upcalls");
@@ -319,7 +319,7 @@ fn vxlan_encapsulation_on_the_direct_path_is_exact_and_counted() {
     });
     let bytes: u64 = input.iter().map(|f| f.len() as u64).sum();
     assert_eq!(bridge_port_counter(&r, "br-int", 1, "rx_bytes"), bytes);
-    let lost = tunnel_passes(&r, n, 1);
+    let lost = pass_outcomes(&r, n, 1);
     wait_tx_on(&r, "dvx-phy", 2, n - lost);
     if lost == 0 {
         // 50 bytes of outer headers each.
@@ -420,7 +420,7 @@ fn vxlan_decapsulation_on_the_direct_path_is_exact_and_counted() {
     wait_until("d1 read its capture", &r, || {
         bridge_port_counter(&r, "dvd-phy", 1, "rx_packets") == n
     });
-    let lost = tunnel_passes(&r, n, 2);
+    let lost = pass_outcomes(&r, n, 2);
     wait_tx_on(&r, "br-int", 2, n - lost);
     let outer_bytes: u64 = input.iter().map(|f| f.len() as u64).sum();
     let inner_bytes: u64 = inner.iter().map(|f| f.len() as u64).sum();
@@ -454,46 +454,47 @@ fn direct_forwarding(name: &str, rule: &str, expect: impl Fn(&[u8]) -> Vec<u8>) 
         payload.extend([i; 40]);
         build::ethernet(mac(1), mac(2), payload.len() as u16, &payload)
     };
-    let mut input = Vec::new();
+    let mut one = Vec::new();
     for i in 0..400u16 {
-        input.push(match i % 50 {
+        one.push(match i % 50 {
             7 => snap(i as u8),
             13 => tagged(&udp(4, 3000 + i, 53, 30), 20),
             n if n % 3 == 0 => tcp(3, 2000 + i, 80, 54 + (i as usize % 7)),
             _ => udp(2, 1000 + i % 5, 53, 60 + (i as usize % 11)),
         });
     }
+    // Repeated, so that most frames arrive after the first upcalls have
+    // installed the megaflows (the capture is read at once) and the
+    // direct path carries most bursts (`pass_outcomes` checks that).
+    let input: Vec<_> = (0..30).flat_map(|_| one.iter().cloned()).collect();
     let bytes: u64 = input.iter().map(|f| f.len() as u64).sum();
     let n = input.len() as u64;
     let inp = sb.write_pcap("in.pcap", &input);
     let out = sb.path("out.pcap");
     let cfg = config(&sb, "[0]", &bridge(&[rule], &pcap_ports(&inp, &out)));
     let mut r = Rvs::start(&sb, &cfg);
-    wait_tx(&r, 2, n);
-    assert_eq!(port_counter(&r, 1, "rx_packets"), n);
+    wait_until("port 1 read its capture", &r, || {
+        port_counter(&r, 1, "rx_packets") == n
+    });
     assert_eq!(port_counter(&r, 1, "rx_bytes"), bytes);
+    // Every packet in exactly one fast-path outcome, most by simple
+    // match; those whose upcall was lost in the first flood are dropped.
+    let lost = pass_outcomes(&r, n, 1);
+    wait_tx(&r, 2, n - lost);
     let want: Vec<_> = input.iter().map(|f| expect(f)).collect();
-    let out_bytes: u64 = want.iter().map(|f| f.len() as u64).sum();
-    assert_eq!(port_counter(&r, 2, "tx_bytes"), out_bytes);
-    // Every packet in exactly one fast-path outcome.
-    let sum = pmd_sums(&r);
-    let stats = r.ctl(&["dpif-netdev/pmd-stats-show"]);
-    assert_eq!(sum("rx_packets"), n, "{stats}");
-    assert_eq!(
-        sum("simple_match_hits") + sum("emc_hits") + sum("megaflow_hits") + sum("upcalls"),
-        n,
-        "{stats}"
-    );
-    assert_eq!(sum("tx_packets"), n, "{stats}");
-    // (How many came before the megaflows were installed, as upcalls,
-    // depends on timing: the capture is read at full speed.)
-    // The megaflows counted every packet and byte.
-    let flows = r.megaflows();
-    let total = |label: &str| -> u64 { flows.iter().map(|l| field_u64(l, label)).sum() };
-    assert_eq!(total("packets:"), n, "{flows:#?}");
-    assert_eq!(total("bytes:"), bytes, "{flows:#?}");
+    if lost == 0 {
+        let out_bytes: u64 = want.iter().map(|f| f.len() as u64).sum();
+        assert_eq!(port_counter(&r, 2, "tx_bytes"), out_bytes);
+        // The megaflows counted every packet and byte.
+        assert_eq!(megaflow_sums(&r), (n, bytes));
+    }
     r.exit();
-    assert_same_frames("out.pcap", read_pcap(&out), want);
+    let got = read_pcap(&out);
+    if lost == 0 {
+        assert_same_frames("out.pcap", got, want);
+    } else {
+        assert_frames_among("out.pcap", &got, &want, (n - lost) as usize);
+    }
 }
 
 #[test]
