@@ -1057,6 +1057,11 @@ pub struct Decap {
 /// protocol 0x6558, else VXLAN. Returns `None` for anything else or anything
 /// truncated. Tunnel flags: KEY always, DONT_FRAGMENT for IPv4 DF, CSUM for
 /// a non-zero UDP checksum, OAM for the Geneve O bit.
+///
+/// Always inlined: as a call, returning the [`Decap`] through memory was
+/// ~27 of its ~135 own instructions per packet on the direct path
+/// (callgrind, vxlan-decap), and its callers read few of the fields.
+#[inline(always)]
 pub fn parse_tunnel(d: &[u8]) -> Option<Decap> {
     let (l3, et) = l3_after_eth(d)?;
     let mut t = TunnelMeta::default();
