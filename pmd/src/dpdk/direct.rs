@@ -144,7 +144,9 @@ const VLAN_HLEN: u16 = 4;
 /// What the first lookup of a packet led to.
 #[derive(Clone, Copy)]
 enum Step<'p> {
-    /// Output `.0` of the burst's [`Dests`], which pushes `.1` bytes.
+    /// Output `.0` of the burst's [`Dests`], which pushes `.1` bytes (its
+    /// `push_len`, kept here so that the parse loop does not load the
+    /// output for packets that push nothing).
     Out(u8, u16),
     /// `tnl_pop` to a tunnel port whose megaflows are all simple (this
     /// index): the inner frame is looked up there.
@@ -157,8 +159,6 @@ enum Step<'p> {
 /// [`Out`]: that copy was ~14 instructions per packet under callgrind.
 struct Dests<'p> {
     outs: [Option<Out<'p>>; MAX_BURST],
-    /// `outs`' ports, which the transmit loop reads for every packet.
-    ports: [u32; MAX_BURST],
     n: usize,
 }
 
@@ -166,7 +166,6 @@ impl<'p> Dests<'p> {
     fn new() -> Self {
         Dests {
             outs: [None; MAX_BURST],
-            ports: [0; MAX_BURST],
             n: 0,
         }
     }
@@ -177,7 +176,6 @@ impl<'p> Dests<'p> {
     fn add(&mut self, out: Out<'p>) -> Option<u8> {
         let d = self.n;
         *self.outs.get_mut(d)? = Some(out);
-        self.ports[d] = out.port;
         self.n += 1;
         Some(d as u8)
     }
@@ -456,12 +454,14 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
         while rest != 0 {
             let i = rest.trailing_zeros() as usize;
             rest &= rest - 1;
-            let d = usize::from(dest[i]);
-            if dests.ports[d] != port {
+            let Some(out) = dests.outs[usize::from(dest[i])]
+                .as_ref()
+                .filter(|o| o.port == port)
+            else {
                 continue;
-            }
+            };
             left &= !(1 << i);
-            let (Some(m), Some(out)) = (NonNull::new(mbufs[i]), &dests.outs[d]) else {
+            let Some(m) = NonNull::new(mbufs[i]) else {
                 continue;
             };
             // SAFETY: as above.

@@ -126,7 +126,7 @@ pub unsafe fn set_tx_frame(m: NonNull<rte_mbuf>, data_off: u16, len: u16) {
         h.data_off = data_off;
         h.data_len = len;
         h.pkt_len = len as u32;
-        h.ol_flags = 0;
+        clear_offload_flags(m);
     }
 }
 
