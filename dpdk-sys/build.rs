@@ -87,7 +87,7 @@ fn main() {
         .allowlist_function("rte_mempool_(free|avail_count|in_use_count)")
         .allowlist_function("rte_strerror|rte_socket_id|rte_thread_(un)?register|rte_lcore_id")
         .allowlist_type("rte_mbuf|rte_eth_conf|rte_eth_dev_info|rte_eth_stats|rte_eth_xstat.*|rte_eth_link|rte_eth_dev_iterator|rte_eth_rxconf|rte_eth_txconf")
-        .allowlist_var("RTE_PKTMBUF_HEADROOM|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_ETH_NAME_MAX_LEN|RTE_MAX_ETHPORTS|SOCKET_ID_ANY|RTE_ETH_XSTATS_NAME_SIZE|RTE_ETH_LINK_UP|RTE_MBUF_F_RX_RSS_HASH|RTE_MBUF_F_INDIRECT|RTE_MBUF_F_EXTERNAL")
+        .allowlist_var("RTE_PKTMBUF_HEADROOM|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_ETH_NAME_MAX_LEN|RTE_MAX_ETHPORTS|SOCKET_ID_ANY|RTE_ETH_XSTATS_NAME_SIZE|RTE_ETH_LINK_UP|RTE_MBUF_F_RX_RSS_HASH|RTE_MBUF_F_INDIRECT|RTE_MBUF_F_EXTERNAL|RTE_MBUF_F_TX_OFFLOAD_MASK|RTE_MBUF_F_TX_IP_CKSUM|RTE_MBUF_F_TX_IPV4")
         .rustified_enum("rte_eth_rx_mq_mode")
         .derive_default(true)
         .layout_tests(false)

@@ -56,6 +56,11 @@ pub struct RxView {
     /// Refcount above 1, or an indirect / external buffer: others may
     /// read the bytes, so the packet must not write them in place.
     pub shared: bool,
+    /// Transmit offload flags are set (a device may set them on receive,
+    /// as vhost-user does for a guest's partial checksums): sent on as
+    /// received, the frame would ask the output device for offloads
+    /// whose lengths nobody set.
+    pub tx_offloads: bool,
 }
 
 /// Reads `m`'s receive fields.
@@ -81,6 +86,7 @@ pub unsafe fn rx_view(m: *const rte_mbuf) -> RxView {
             chained: h.nb_segs > 1,
             shared: h.refcnt != 1
                 || flags & (dpdk_sys::RTE_MBUF_F_INDIRECT | dpdk_sys::RTE_MBUF_F_EXTERNAL) != 0,
+            tx_offloads: flags & dpdk_sys::RTE_MBUF_F_TX_OFFLOAD_MASK != 0,
         }
     }
 }
@@ -111,7 +117,8 @@ pub unsafe fn packet_from_mbuf(
 }
 
 /// Sets `m`'s frame to `data_off`, `len` (one segment) and clears its
-/// offload flags (receive-side flags mean nothing on transmit), for
+/// offload flags (receive-side flags mean nothing on transmit, and a
+/// receive may have set transmit ones: see [`RxView::tx_offloads`]), for
 /// `rte_eth_tx_burst`.
 ///
 /// # Safety
@@ -126,20 +133,8 @@ pub unsafe fn set_tx_frame(m: NonNull<rte_mbuf>, data_off: u16, len: u16) {
         h.data_off = data_off;
         h.data_len = len;
         h.pkt_len = len as u32;
-        clear_offload_flags(m);
+        h.ol_flags = 0;
     }
-}
-
-/// Clears `m`'s offload flags (receive-side flags mean nothing on
-/// transmit), leaving its frame as it is: [`set_tx_frame`] for a frame
-/// sent where it was received.
-///
-/// # Safety
-/// `m` must be a valid mbuf that the caller owns.
-#[inline(always)]
-pub unsafe fn clear_offload_flags(m: NonNull<rte_mbuf>) {
-    // SAFETY: the caller's contract: ours alone.
-    unsafe { (*m.as_ptr()).ol_flags = 0 };
 }
 
 /// Bytes `off .. off + len` of `m`'s data room, writable.

@@ -257,8 +257,9 @@ impl DpdkTx {
     ///
     /// # Safety
     /// Every pointer must be a valid, single-segment mbuf that the caller
-    /// owns and hands over, its frame set for transmit ([`set_tx_frame`],
-    /// or [`super::mbuf::clear_offload_flags`] for one sent as received);
+    /// owns and hands over, its frame set for transmit ([`set_tx_frame`];
+    /// one sent as received needs nothing when its receive set no
+    /// transmit offload flags, [`super::mbuf::RxView::tx_offloads`]);
     /// `bytes` their frame bytes.
     #[inline]
     pub(crate) unsafe fn send_mbufs(&self, qid: usize, mbufs: &mut [*mut rte_mbuf], bytes: u64) {
