@@ -330,7 +330,9 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
             .any(|o| o.push_len != 0)
         {
             for (i, &m) in mbufs.iter().enumerate() {
-                let push_len = dests.outs[usize::from(dest[i])].map_or(0, |o| o.push_len);
+                let push_len = dests.outs[usize::from(dest[i])]
+                    .as_ref()
+                    .map_or(0, |o| o.push_len);
                 if push_len != 0 {
                     if offs[i] < push_len {
                         // The executor drops it for want of headroom.
@@ -798,6 +800,48 @@ mod tests {
         assert_eq!(flow.stats.snapshot().bytes, bytes);
         let s = stats.snapshot();
         assert_eq!(s.tx_bytes, bytes + bytes + 8);
+    }
+
+    #[test]
+    fn a_tag_without_headroom_leaves_the_burst_to_the_usual_path() {
+        let (mut rxqs, tx, stats) = ring_port("net_ring30");
+        let (dpcls, flow) = classifier_with(vec![
+            DpAction::PushVlan {
+                tpid: 0x8100,
+                tci: 0x200a,
+            },
+            DpAction::Output(2),
+        ]);
+        let ports = port_table(&tx, &stats);
+        let frames = vec![udp(5, 30), udp(6, 30), udp(7, 30)];
+        let n = arrive(&mut rxqs[0], &tx, &frames);
+        assert_eq!(n, 3);
+        // The second frame moved to the start of its data room: 2 bytes
+        // of headroom, short of a tag's 4.
+        let m = rxqs[0].as_dpdk().unwrap().received(n)[1];
+        // SAFETY: just received, ours alone; the frame (30 + 42 bytes)
+        // is moved within the data room, as rte_pktmbuf_prepend would.
+        unsafe {
+            let h = &mut *m;
+            let buf = h.buf_addr as *mut u8;
+            std::ptr::copy(
+                buf.add(usize::from(h.data_off)),
+                buf.add(2),
+                usize::from(h.data_len),
+            );
+            h.data_off = 2;
+        }
+        let before = stats.snapshot();
+        assert!(forward_port1(&mut rxqs, n, &dpcls, &ports, 9).is_none());
+        assert_eq!(flow.stats.snapshot().packets, 0, "nothing counted");
+        assert_eq!(stats.snapshot().tx_packets, before.tx_packets);
+        // The frames are as they came, for the usual path.
+        let mut pool = PacketPool::new(DEFAULT_BUF_SIZE, 64);
+        let mut batch = PacketBatch::new();
+        let rxq = rxqs[0].as_dpdk().unwrap();
+        assert_eq!(rxq.wrap(n, &mut batch, &mut pool), n);
+        let got: Vec<_> = batch.drain().map(|p| p.data().to_vec()).collect();
+        assert_eq!(got, frames);
     }
 
     #[test]
