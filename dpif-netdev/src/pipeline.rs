@@ -672,7 +672,7 @@ mod tests {
             tunnels in proptest::collection::vec(0u8..4, 32),
             installed in proptest::collection::vec(any::<bool>(), 12),
             vlan_port in any::<bool>(),
-            variant in 0u8..3,
+            variant in 0u8..4,
         ) {
             let mut fp = FastPath::new(1024, 1, 1);
             let mut out = 10;
@@ -682,7 +682,9 @@ mod tests {
                     if installed[k] && (frag == 0 || et == 0x0800) {
                         let tci = vlan_port.then_some(crate::key::VLAN_CFI);
                         // Variants replace a flow by disjoint ones on the
-                        // destination word or on tunnel metadata.
+                        // destination word, on tunnel metadata or on the
+                        // Ethernet addresses (NORMAL's megaflows; frames
+                        // mutated there match neither).
                         let tweaks: Vec<fn(&mut FlowKey, &mut FlowMask)> = match (variant, et, frag) {
                             (1, 0x0800, 0) => vec![
                                 |k, m| {
@@ -705,6 +707,16 @@ mod tests {
                                 },
                                 |_, m| {
                                     (m.0.tun_id, m.0.tun_ipv4_src, m.0.tun_ipv4_dst) = (u64::MAX, u32::MAX, u32::MAX);
+                                },
+                            ],
+                            (3, _, 0) => vec![
+                                |k, m| {
+                                    (k.eth_src, k.eth_dst) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+                                    (m.0.eth_src, m.0.eth_dst) = ([0xff; 6], [0xff; 6]);
+                                },
+                                |k, m| {
+                                    (k.eth_src, k.eth_dst) = ([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]);
+                                    (m.0.eth_src, m.0.eth_dst) = ([0xff; 6], [0xff; 6]);
                                 },
                             ],
                             _ => vec![|_, _| {}],

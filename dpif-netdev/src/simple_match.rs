@@ -11,9 +11,10 @@
 //! - a VTEP's termination megaflow (`tnl_pop`) matches the local address,
 //!   UDP and the tunnel's port: `nw_dst`, `nw_proto`, `tp_dst`;
 //! - the megaflow of a decapsulated packet, on its tunnel port, matches
-//!   `tun_id` and the outer IPv4 source and destination.
+//!   `tun_id` and the outer IPv4 source and destination;
+//! - a NORMAL (MAC-learning) megaflow matches both Ethernet addresses.
 //!
-//! All of these are allowed ([`SimpleKey`] packs them in four words). For
+//! All of these are allowed ([`SimpleKey`] packs them in six words). For
 //! such a megaflow the full flow key is never needed: a short parse of the
 //! Ethernet, VLAN, IP fixed and L4 port headers ([`parse`]) gives every
 //! field it matches, the packet's tunnel metadata the rest, and one small
@@ -104,24 +105,52 @@ fn pack_tun(src: u32, dst: u32) -> u64 {
     u64::from(src) | u64::from(dst) << 32
 }
 
+/// An Ethernet address as a word of [`SimpleKey`] (big-endian in the low
+/// 48 bits).
+#[inline(always)]
+fn pack_mac(m: &[u8; 6]) -> u64 {
+    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
+}
+
 /// What simple match looks a packet up by: word 0 the five fields of
 /// [`SimpleFields::bits`], word 1 `nw_dst`, `nw_proto` and `tp_dst` (what a
 /// tunnel's termination megaflow matches: the local VTEP address, UDP,
 /// the tunnel's port), words 2 and 3 the tunnel metadata a decapsulated
 /// packet's megaflow matches (`tun_id`; the outer IPv4 source and
-/// destination). Zero where a packet has none of them.
+/// destination), words 4 and 5 the Ethernet destination and source (what
+/// a NORMAL megaflow matches). Zero where a packet has none of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SimpleKey(pub [u64; 4]);
+pub struct SimpleKey(pub [u64; 6]);
+
+impl SimpleKey {
+    /// No packet's key: word 0 holds the TPID, which [`parse`] sets to 0,
+    /// 0x8100 or 0x88a8, never 0xffff.
+    pub const NONE: SimpleKey = SimpleKey([u64::MAX; 6]);
+
+    /// The key whose word 0 is `w` and the rest zero (a port's key when
+    /// [`PortIndex::key_is_one_word`]).
+    #[inline(always)]
+    pub fn word0(w: u64) -> SimpleKey {
+        SimpleKey([w, 0, 0, 0, 0, 0])
+    }
+}
 
 impl std::hash::Hash for SimpleKey {
-    /// One word for the hasher: the four folded with distinct rotations
-    /// (equality still compares all four). Hashing the 32 bytes took a
+    /// One word for the hasher: the six folded with distinct rotations
+    /// (equality still compares all six). Hashing the bytes took a
     /// burst's one lookup to ~2% of the p2p-1flow PMD under `perf`; most
-    /// ports use word 0 alone.
+    /// ports use word 0 alone. (The two addresses rotate differently, so
+    /// A->B and B->A fold apart.)
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let [a, b, c, d] = self.0;
-        state.write_u64(a ^ b.rotate_left(17) ^ c.rotate_left(31) ^ d.rotate_left(47));
+        let [a, b, c, d, e, f] = self.0;
+        state.write_u64(
+            a ^ b.rotate_left(17)
+                ^ c.rotate_left(31)
+                ^ d.rotate_left(47)
+                ^ e.rotate_left(7)
+                ^ f.rotate_left(39),
+        );
     }
 }
 
@@ -138,6 +167,8 @@ fn key_bits(k: &FlowKey) -> SimpleKey {
         pack_l34(k.nw_dst, k.nw_proto, k.tp_dst),
         k.tun_id,
         pack_tun(k.tun_ipv4_src, k.tun_ipv4_dst),
+        pack_mac(&k.eth_dst),
+        pack_mac(&k.eth_src),
     ])
 }
 
@@ -315,7 +346,7 @@ impl Shape {
     #[inline(always)]
     fn value(&self, k: &SimpleKey) -> SimpleKey {
         let (m, k) = (&self.0 .0, &k.0);
-        SimpleKey([k[0] & m[0], k[1] & m[1], k[2] & m[2], k[3] & m[3]])
+        SimpleKey(std::array::from_fn(|i| k[i] & m[i]))
     }
 }
 
@@ -356,6 +387,8 @@ fn classify(key: &FlowKey, mask: &FlowMask) -> Class {
     rest.tun_id = 0;
     rest.tun_ipv4_src = 0;
     rest.tun_ipv4_dst = 0;
+    rest.eth_dst = [0; 6];
+    rest.eth_src = [0; 6];
     if m.recirc_id != u32::MAX || rest.words().iter().any(|&w| w != 0) {
         return Class::Full(key.in_port);
     }
@@ -391,6 +424,8 @@ pub struct PortIndex {
     /// skip packing them (kept by `insert` / `remove`).
     l34: bool,
     tunnel: bool,
+    /// Whether any shape keeps bits of the Ethernet address words (4, 5).
+    l2: bool,
     /// Simple megaflows of this port whose actions are one `tnl_pop`.
     pops: u32,
     /// Simple megaflows of this port whose actions push a tunnel header.
@@ -404,9 +439,14 @@ impl PortIndex {
     /// from the packet's: every shape masks them to zero).
     #[inline(always)]
     pub fn key(&self, f: &SimpleFields, frame: &[u8], tunnel: Option<&TunnelMeta>) -> SimpleKey {
-        let mut k = SimpleKey([f.bits(), 0, 0, 0]);
+        let mut k = SimpleKey::word0(f.bits());
         if self.l34 {
             k.0[1] = f.l34(frame);
+        }
+        // (`parse` took at least 14 bytes of this frame.)
+        if let (true, Some(a)) = (self.l2, frame.first_chunk::<12>()) {
+            k.0[4] = pack_mac(&[a[0], a[1], a[2], a[3], a[4], a[5]]);
+            k.0[5] = pack_mac(&[a[6], a[7], a[8], a[9], a[10], a[11]]);
         }
         if let (true, Some(t)) = (self.tunnel, tunnel) {
             k.0[2] = t.tun_id;
@@ -431,13 +471,13 @@ impl PortIndex {
     }
 
     /// Whether no shape of this port keeps a word of [`SimpleKey`] past
-    /// the first: then [`PortIndex::key`] is `[f.bits(), 0, 0, 0]` for
+    /// the first: then [`PortIndex::key`] is [`SimpleKey::word0`] for
     /// every packet, and two packets have the same key exactly when their
     /// first words are equal (a port-to-port port's case, which direct
     /// forwarding compares in one word).
     #[inline]
     pub fn key_is_one_word(&self) -> bool {
-        !self.l34 && !self.tunnel
+        !self.l34 && !self.tunnel && !self.l2
     }
 
     /// Recomputes which words the shapes keep.
@@ -445,6 +485,7 @@ impl PortIndex {
         let any = |w: usize| self.shapes.iter().any(|t| t.shape.0 .0[w] != 0);
         self.l34 = any(1);
         self.tunnel = any(2) || any(3);
+        self.l2 = any(4) || any(5);
     }
 
     /// The megaflow matching a packet of this port with fields `f` parsed

@@ -276,7 +276,7 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
     // starts as no packet's key: word 0 holds the TPID, which the parse
     // sets to 0, 0x8100 or 0x88a8, never 0xffff. `lookups`: first-pass
     // lookups done (1: every packet has `last_flow`).
-    let mut last_key = SimpleKey([u64::MAX; 4]);
+    let mut last_key = SimpleKey::NONE;
     let mut last_flow: Option<&Arc<Megaflow>> = None;
     let mut last_step = Step::Out(0, 0);
     let mut lookups = 0u32;
@@ -298,7 +298,7 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
         }
         let w0 = words[0];
         if words[..n].iter().fold(0, |acc, &w| acc | (w ^ w0)) == 0 {
-            let flow = index.lookup_key(&SimpleKey([w0, 0, 0, 0]))?;
+            let flow = index.lookup_key(&SimpleKey::word0(w0))?;
             let out = dpdk_output(flow, ports)?;
             if matches!(out.push, Push::Tunnel(..)) {
                 return None;
@@ -309,7 +309,7 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
         } else {
             for (i, &w) in words[..n].iter().enumerate() {
                 if w != last_key.0[0] {
-                    let flow = index.lookup_key(&SimpleKey([w, 0, 0, 0]))?;
+                    let flow = index.lookup_key(&SimpleKey::word0(w))?;
                     let out = dpdk_output(flow, ports)?;
                     if matches!(out.push, Push::Tunnel(..)) {
                         return None;
@@ -351,7 +351,7 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
             let f = simple_match::parse(frame)?;
             let key = match ONE_WORD {
                 // What `key` gives on this port.
-                true => SimpleKey([f.bits(), 0, 0, 0]),
+                true => SimpleKey::word0(f.bits()),
                 false => index.key(&f, frame, None),
             };
             let same = match ONE_WORD {
