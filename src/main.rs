@@ -117,11 +117,25 @@ fn run_ctl(socket: Option<PathBuf>, json: bool, command: String, args: Vec<Strin
     };
     match ctl::call(&socket, &req) {
         Ok(ctl::CtlReply::Ok(out)) => {
-            print!("{out}");
-            if !out.is_empty() && !out.ends_with('\n') {
-                println!();
+            // Written, not printed: `print!` panics when stdout is closed
+            // early (`rvs ctl dpctl/dump-flows | head`). A reader that
+            // stopped reading is not an error of ours; other write errors
+            // are reported.
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            let nl = if !out.is_empty() && !out.ends_with('\n') {
+                "\n"
+            } else {
+                ""
+            };
+            match write!(stdout, "{out}{nl}").and_then(|()| stdout.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rvs ctl: writing the reply: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            ExitCode::SUCCESS
         }
         Ok(ctl::CtlReply::Err(msg)) => {
             eprintln!("{}", msg.trim_end());

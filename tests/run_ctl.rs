@@ -503,6 +503,21 @@ fn trace_stats_and_other_commands() {
             "{c} not listed:\n{cmds}"
         );
     }
+    // A reader that stops reading (`rvs ctl ... | head`) is no error of
+    // ours and no panic (it was: `print!` on a closed pipe).
+    let mut child = std::process::Command::new(RVS)
+        .arg("ctl")
+        .arg("--socket")
+        .arg(sb.socket())
+        .arg("list-commands")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rvs ctl");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("rvs ctl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{err}");
     r.exit();
 }
 
