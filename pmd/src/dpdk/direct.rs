@@ -709,6 +709,18 @@ mod tests {
         mask
     }
 
+    /// The classifier with a megaflow that pushes tag 0x200a and outputs
+    /// to port 2, and the megaflow.
+    fn vlan_push_classifier() -> (Dpcls, Arc<Megaflow>) {
+        classifier_with(vec![
+            DpAction::PushVlan {
+                tpid: 0x8100,
+                tci: 0x200a,
+            },
+            DpAction::Output(2),
+        ])
+    }
+
     /// A port table whose port 2 is the ring device.
     fn port_table(tx: &Arc<DpdkTx>, stats: &Arc<PortStats>) -> Vec<Option<DpPortTx>> {
         vec![
@@ -787,13 +799,7 @@ mod tests {
     #[test]
     fn a_pushed_tag_is_written_into_the_headroom_as_the_executor_does() {
         let (mut rxqs, tx, stats) = ring_port("net_ring22");
-        let (dpcls, flow) = classifier_with(vec![
-            DpAction::PushVlan {
-                tpid: 0x8100,
-                tci: 0x200a,
-            },
-            DpAction::Output(2),
-        ]);
+        let (dpcls, flow) = vlan_push_classifier();
         let ports = port_table(&tx, &stats);
         // One untagged frame and one already tagged (the push makes it
         // QinQ-style, outer tag first).
@@ -818,13 +824,7 @@ mod tests {
     #[test]
     fn a_tag_without_headroom_leaves_the_burst_to_the_usual_path() {
         let (mut rxqs, tx, stats) = ring_port("net_ring30");
-        let (dpcls, flow) = classifier_with(vec![
-            DpAction::PushVlan {
-                tpid: 0x8100,
-                tci: 0x200a,
-            },
-            DpAction::Output(2),
-        ]);
+        let (dpcls, flow) = vlan_push_classifier();
         let ports = port_table(&tx, &stats);
         let frames = vec![udp(5, 30), udp(6, 30), udp(7, 30)];
         let n = arrive(&mut rxqs[0], &tx, &frames);
