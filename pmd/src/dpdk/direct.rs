@@ -17,10 +17,10 @@
 //!
 //! A burst with anything else in it (a frame simple match does not parse,
 //! a miss, other actions, an output to a port that is not DPDK, a chained
-//! or shared mbuf, one whose receive set transmit offload flags, a tag or tunnel header to push without headroom for it,
-//! a malformed tunnel template) is left untouched here and goes the usual
-//! way whole, so
-//! the packets of one burst are never reordered against each other. What
+//! or shared mbuf, one whose receive set transmit offload flags, a tag or
+//! tunnel header to push without headroom for it, a malformed tunnel
+//! template) is left untouched here and goes the usual way whole, so the
+//! packets of one burst are never reordered against each other. What
 //! this path does is exactly what the usual one would do with the same
 //! burst: the same megaflow per packet (the same lookup), the same
 //! counters, the same bytes on the wire.
@@ -93,6 +93,33 @@ fn dpdk_output<'p>(flow: &'p Megaflow, ports: &'p [Option<DpPortTx>]) -> Option<
         push,
         push_len,
     })
+}
+
+/// The output step of `flow`, a first lookup's answer: `prev`'s (the
+/// previous lookup's flow and step) when that flow has the same actions
+/// (many flows to one port, as NORMAL's megaflows are: a burst of them is
+/// still one output and one transmit; callgrind normal-1k, an output entry
+/// per packet and the grouping transmit loop were ~100 instructions a
+/// packet), else a new entry of `dests`. `None` when the burst must go the
+/// usual way: actions this path does not take, or a tunnel push unless
+/// `ENCAP`.
+#[inline(always)]
+fn output_step<'p, const ENCAP: bool>(
+    flow: &'p Megaflow,
+    prev: Option<(&Megaflow, Step<'p>)>,
+    ports: &'p [Option<DpPortTx>],
+    dests: &mut Dests<'p>,
+) -> Option<Step<'p>> {
+    if let Some((p, step @ Step::Out(..))) = prev {
+        if p.actions == flow.actions {
+            return Some(step);
+        }
+    }
+    let out = dpdk_output(flow, ports)?;
+    if !ENCAP && matches!(out.push, Push::Tunnel(..)) {
+        return None;
+    }
+    Some(Step::Out(dests.add(out)?, out.push_len))
 }
 
 /// What [`hash_5tuple_frame`] reads of IPv4 frame `frame` parsed as `f`:
@@ -273,9 +300,8 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
     // The previous packet's answers (first and inner lookups): a burst is
     // mostly one flow. Kept as plain locals (as an Option of a tuple it
     // went through the stack: ~6 instructions per packet). `last_key`
-    // starts as no packet's key: word 0 holds the TPID, which the parse
-    // sets to 0, 0x8100 or 0x88a8, never 0xffff. `lookups`: first-pass
-    // lookups done (1: every packet has `last_flow`).
+    // starts as no packet's key. `lookups`: first-pass lookups done (1:
+    // every packet has `last_flow`).
     let mut last_key = SimpleKey::NONE;
     let mut last_flow: Option<&Arc<Megaflow>> = None;
     let mut last_step = Step::Out(0, 0);
@@ -299,28 +325,15 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
         let w0 = words[0];
         if words[..n].iter().fold(0, |acc, &w| acc | (w ^ w0)) == 0 {
             let flow = index.lookup_key(&SimpleKey::word0(w0))?;
-            let out = dpdk_output(flow, ports)?;
-            if matches!(out.push, Push::Tunnel(..)) {
-                return None;
-            }
             // Every packet's `dest` is this one, 0.
-            dests.add(out)?;
+            output_step::<ENCAP>(flow, None, ports, &mut dests)?;
             (last_flow, lookups) = (Some(flow), 1);
         } else {
             for (i, &w) in words[..n].iter().enumerate() {
                 if w != last_key.0[0] {
                     let flow = index.lookup_key(&SimpleKey::word0(w))?;
-                    match last_flow {
-                        // The previous flow's actions: its output too.
-                        Some(prev) if prev.actions == flow.actions => {}
-                        _ => {
-                            let out = dpdk_output(flow, ports)?;
-                            if matches!(out.push, Push::Tunnel(..)) {
-                                return None;
-                            }
-                            last_step = Step::Out(dests.add(out)?, out.push_len);
-                        }
-                    }
+                    let prev = last_flow.map(|p| (&**p, last_step));
+                    last_step = output_step::<ENCAP>(flow, prev, ports, &mut dests)?;
                     (last_key.0[0], last_flow) = (w, Some(flow));
                     lookups += 1;
                 }
@@ -366,21 +379,11 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
             };
             if !same {
                 let flow = index.lookup_key(&key)?;
-                last_step = match (&flow.actions[..], last_flow, last_step) {
-                    ([DpAction::TnlPop(t)], _, _) if DECAP => Step::Pop(simple.port(t.port)?),
-                    // Another flow with the previous one's actions (many
-                    // flows to one port, as NORMAL's megaflows are): the
-                    // same output, so a burst of them is still sent as
-                    // one (callgrind normal-1k: `dpdk_output` and a
-                    // `Dests` entry per packet, and the grouping transmit
-                    // loop, were ~100 instructions a packet).
-                    (_, Some(prev), Step::Out(..)) if prev.actions == flow.actions => last_step,
+                last_step = match &flow.actions[..] {
+                    [DpAction::TnlPop(t)] if DECAP => Step::Pop(simple.port(t.port)?),
                     _ => {
-                        let out = dpdk_output(flow, ports)?;
-                        if !ENCAP && matches!(out.push, Push::Tunnel(..)) {
-                            return None;
-                        }
-                        Step::Out(dests.add(out)?, out.push_len)
+                        let prev = last_flow.map(|p| (&**p, last_step));
+                        output_step::<ENCAP>(flow, prev, ports, &mut dests)?
                     }
                 };
                 (last_key, last_flow) = (key, Some(flow));
