@@ -242,22 +242,27 @@ fn one_flow_fastpath(frame: &[u8], simple: bool) -> FastPath {
 const WINDOW: usize = 4;
 
 /// Whole bursts of 32 64-byte UDP packets of one flow through
-/// extract → EMC (hit) → output. `extract_emc_output_udp64` times exactly
-/// that (the bursts are refilled outside the timed part, as a NIC would,
-/// and [`WINDOW`] of them are timed together);
+/// EMC (hit) → output. `emc_output_udp64` times exactly that (the bursts
+/// are refilled outside the timed part, as a NIC would, and [`WINDOW`] of
+/// them are timed together): the frames are plain, so the EMC's plain
+/// lane answers them with no key extraction;
+/// `extract_emc_output_udp64` the same with the plain lane off: key
+/// extraction and the full-key lane, the path of every other frame;
 /// `simple_match_output_udp64` the same bursts answered by simple match;
-/// `rx_copy_extract_emc_output_udp64` also copies each frame into a pool
+/// `rx_copy_emc_output_udp64` also copies each frame into a pool
 /// buffer first, like a software port's receive.
 fn bench_burst(c: &mut Criterion) {
     let mut g = c.benchmark_group("burst");
     g.throughput(Throughput::Elements((MAX_BURST * WINDOW) as u64));
     let frame = udp64();
 
-    for (name, simple) in [
-        ("extract_emc_output_udp64", false),
-        ("simple_match_output_udp64", true),
+    for (name, simple, plain_lane) in [
+        ("emc_output_udp64", false, true),
+        ("extract_emc_output_udp64", false, false),
+        ("simple_match_output_udp64", true, true),
     ] {
         let mut fp = one_flow_fastpath(&frame, simple);
+        fp.set_plain_lane(plain_lane);
         let mut sink = ReturnSink {
             sent: (0..MAX_BURST * WINDOW)
                 .map(|_| Packet::from_bytes(&frame))
@@ -292,6 +297,7 @@ fn bench_burst(c: &mut Criterion) {
         } else {
             assert!(fp.stats.emc_hits > 0);
             assert_eq!(fp.stats.simple_hits, 0);
+            assert_eq!(fp.stats.emc_plain_hits > 0, plain_lane);
         }
     }
 
@@ -302,7 +308,7 @@ fn bench_burst(c: &mut Criterion) {
         sent: Vec::with_capacity(MAX_BURST),
     };
     let mut batch = PacketBatch::new();
-    g.bench_function("rx_copy_extract_emc_output_udp64", |b| {
+    g.bench_function("rx_copy_emc_output_udp64", |b| {
         b.iter(|| {
             for _ in 0..MAX_BURST {
                 let mut p = pool.alloc_from(&frame).unwrap();

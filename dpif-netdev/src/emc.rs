@@ -16,6 +16,17 @@
 //! [`Emc::prefetch_entry`] let a burst find its candidates and start
 //! loading them before comparing any key (the pipeline does that).
 //!
+//! Two lanes, each with that geometry and layout:
+//! - the **full-key lane**, keyed by the 27-word [`FlowKey`], for every
+//!   packet;
+//! - the **plain lane**, keyed by the six-word [`PlainKey`] of a plain
+//!   frame (untagged IPv4 TCP/UDP, no options, no fragment, no tunnel),
+//!   one cache line an entry. Its key is read straight from the headers,
+//!   with no extraction; it is as exact as the full key (see
+//!   [`crate::plain_key`]). The fast path looks plain frames up here first
+//!   and moves a plain flow found by the full-key lane or the classifier
+//!   into it, under the same insertion policy.
+//!
 //! Insertion is probabilistic, as in OVS (`emc-insert-inv-prob`): a miss
 //! inserts with probability `1 / insert_inv_prob` (default 100; 1 = always;
 //! 0 = never), so a flood of short-lived flows cannot thrash entries that
@@ -37,6 +48,7 @@
 use crate::key::FlowKey;
 use crate::megaflow::Megaflow;
 use crate::packet::prefetch_lines;
+use crate::plain_key::PlainKey;
 use std::sync::Arc;
 
 /// Default number of entries (OVS's EM_FLOW_HASH_ENTRIES).
@@ -46,16 +58,32 @@ pub const WAYS: usize = 2;
 /// Default inverse insertion probability (OVS's default).
 pub const DEFAULT_INSERT_INV_PROB: u32 = 100;
 
-/// One entry. Its hash is in `Emc::hashes` at the same index.
-#[repr(C, align(64))]
-struct Slot {
-    flow: Option<Arc<Megaflow>>,
-    key: FlowKey,
+/// What a lane is keyed by: a full [`FlowKey`] or a [`PlainKey`].
+pub trait LaneKey: Copy + PartialEq {
+    /// The key of an empty slot (never looked up: an empty slot's hash
+    /// is 0, which no key hashes to).
+    const EMPTY: Self;
 }
 
-impl Slot {
-    const EMPTY: Slot = Slot {
-        key: FlowKey::ZERO,
+impl LaneKey for FlowKey {
+    const EMPTY: Self = FlowKey::ZERO;
+}
+
+impl LaneKey for PlainKey {
+    const EMPTY: Self = PlainKey::NONE;
+}
+
+/// One entry. Its hash is in `Lane::hashes` at the same index. Aligned
+/// to a cache line: a full-key entry is four lines, a plain one one.
+#[repr(C, align(64))]
+struct Slot<K> {
+    flow: Option<Arc<Megaflow>>,
+    key: K,
+}
+
+impl<K: LaneKey> Slot<K> {
+    const EMPTY: Slot<K> = Slot {
+        key: K::EMPTY,
         flow: None,
     };
 
@@ -65,35 +93,129 @@ impl Slot {
     }
 }
 
-/// The exact-match cache of one PMD.
-pub struct Emc {
-    /// `emc_hash` of each entry's key; 0 = empty (the hash never returns
-    /// 0). Same indices as `slots`.
+/// One set-associative table of the cache: the hashes in their own array
+/// (4 bytes an entry, so that a miss whose hash matches no way touches no
+/// entry), the entries in another.
+struct Lane<K> {
+    /// Hash of each entry's key; 0 = empty (the hashes never return 0).
+    /// Same indices as `slots`.
     hashes: Box<[u32]>,
-    slots: Box<[Slot]>,
+    slots: Box<[Slot<K>]>,
     set_mask: u32,
+    sweep_pos: usize,
+}
+
+impl<K: LaneKey> Lane<K> {
+    fn new(entries: usize) -> Lane<K> {
+        Lane {
+            hashes: vec![0; entries].into_boxed_slice(),
+            slots: (0..entries).map(|_| Slot::EMPTY).collect(),
+            set_mask: (entries / WAYS - 1) as u32,
+            sweep_pos: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn set(&self, hash: u32) -> std::ops::Range<usize> {
+        let base = (hash & self.set_mask) as usize * WAYS;
+        base..base + WAYS
+    }
+
+    #[inline(always)]
+    fn probe(&self, hash: u32) -> Option<u32> {
+        let r = self.set(hash);
+        let base = r.start;
+        self.hashes[r]
+            .iter()
+            .position(|&h| h == hash)
+            .map(|w| (base + w) as u32)
+    }
+
+    #[inline(always)]
+    fn prefetch_entry(&self, idx: u32) {
+        if let Some(s) = self.slots.get(idx as usize) {
+            prefetch_lines(
+                (s as *const Slot<K>).cast::<u8>(),
+                std::mem::size_of::<Slot<K>>() / 64,
+            );
+        }
+    }
+
+    #[inline(always)]
+    fn lookup_at(&self, key: &K, idx: u32) -> Option<&Arc<Megaflow>> {
+        let s = self.slots.get(idx as usize)?;
+        if s.key == *key {
+            s.live_flow()
+        } else {
+            None
+        }
+    }
+
+    fn insert(&mut self, key: &K, hash: u32, flow: &Arc<Megaflow>) {
+        let r = self.set(hash);
+        let base = r.start;
+        let hashes = &self.hashes[r.clone()];
+        let set = &mut self.slots[r];
+        let idx = (0..WAYS)
+            .position(|w| hashes[w] == hash && set[w].key == *key)
+            .or_else(|| set.iter().position(|s| s.live_flow().is_none()))
+            .unwrap_or((hash >> 31) as usize % WAYS);
+        let slot = &mut set[idx];
+        slot.key = *key;
+        slot.flow = Some(flow.clone());
+        self.hashes[base + idx] = hash;
+    }
+
+    fn sweep(&mut self, n: usize) -> usize {
+        let mut cleared = 0;
+        for _ in 0..n.min(self.slots.len()) {
+            let s = &mut self.slots[self.sweep_pos];
+            if s.flow.as_ref().is_some_and(|f| !f.is_alive()) {
+                *s = Slot::EMPTY;
+                self.hashes[self.sweep_pos] = 0;
+                cleared += 1;
+            }
+            self.sweep_pos = (self.sweep_pos + 1) % self.slots.len();
+        }
+        cleared
+    }
+
+    fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = Slot::EMPTY);
+        self.hashes.iter_mut().for_each(|h| *h = 0);
+    }
+
+    fn len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.live_flow().is_some())
+            .count()
+    }
+}
+
+/// The exact-match cache of one PMD: the full-key lane and the plain lane.
+pub struct Emc {
+    full: Lane<FlowKey>,
+    plain: Lane<PlainKey>,
     /// Insert when `rng <= threshold`; 0 disables insertion, `u32::MAX`
     /// inserts always.
     threshold: u32,
     inv_prob: u32,
     rng: u32,
-    sweep_pos: usize,
 }
 
 impl Emc {
-    /// A cache of `entries` entries (rounded up to a power of two, at least
-    /// [`WAYS`]) with the given inverse insertion probability and RNG seed.
+    /// A cache of `entries` entries in each lane (rounded up to a power of
+    /// two, at least [`WAYS`]) with the given inverse insertion
+    /// probability and RNG seed.
     pub fn new(entries: usize, insert_inv_prob: u32, seed: u32) -> Emc {
         let entries = entries.max(WAYS).next_power_of_two();
-        let slots = (0..entries).map(|_| Slot::EMPTY).collect();
         let mut emc = Emc {
-            hashes: vec![0; entries].into_boxed_slice(),
-            slots,
-            set_mask: (entries / WAYS - 1) as u32,
+            full: Lane::new(entries),
+            plain: Lane::new(entries),
             threshold: 0,
             inv_prob: 0,
             rng: seed | 1,
-            sweep_pos: 0,
         };
         emc.set_insert_inv_prob(insert_inv_prob);
         emc
@@ -114,15 +236,9 @@ impl Emc {
         self.inv_prob
     }
 
-    /// Number of entries.
+    /// Number of entries of each lane.
     pub fn capacity(&self) -> usize {
-        self.slots.len()
-    }
-
-    #[inline(always)]
-    fn set(&self, hash: u32) -> std::ops::Range<usize> {
-        let base = (hash & self.set_mask) as usize * WAYS;
-        base..base + WAYS
+        self.full.slots.len()
     }
 
     /// The live megaflow cached for exactly `key`, if any. `hash` must be
@@ -137,24 +253,14 @@ impl Emc {
     /// [`Emc::lookup_at`] should look. Reads only the hash array.
     #[inline(always)]
     pub fn probe(&self, hash: u32) -> Option<u32> {
-        let r = self.set(hash);
-        let base = r.start;
-        self.hashes[r]
-            .iter()
-            .position(|&h| h == hash)
-            .map(|w| (base + w) as u32)
+        self.full.probe(hash)
     }
 
     /// Hints the CPU to start loading entry `idx` (from [`Emc::probe`]):
     /// all four lines, as the key compare reads them all.
     #[inline(always)]
     pub fn prefetch_entry(&self, idx: u32) {
-        if let Some(s) = self.slots.get(idx as usize) {
-            prefetch_lines(
-                (s as *const Slot).cast::<u8>(),
-                std::mem::size_of::<Slot>() / 64,
-            );
-        }
+        self.full.prefetch_entry(idx)
     }
 
     /// [`Emc::lookup`] when [`Emc::probe`] gave `idx` for the key's hash:
@@ -163,20 +269,39 @@ impl Emc {
     /// checked, which only costs a miss.
     #[inline(always)]
     pub fn lookup_at(&self, key: &FlowKey, idx: u32) -> Option<&Arc<Megaflow>> {
-        let s = self.slots.get(idx as usize)?;
-        if s.key == *key {
-            s.live_flow()
-        } else {
-            None
-        }
+        self.full.lookup_at(key, idx)
     }
 
-    /// Probabilistic insertion after an EMC miss that the classifier
-    /// resolved: inserts with probability `1 / insert_inv_prob`.
+    /// The plain lane's [`Emc::lookup`]: `hash` is [`PlainKey::hash`].
+    #[inline(always)]
+    pub fn lookup_plain(&self, key: &PlainKey, hash: u32) -> Option<&Arc<Megaflow>> {
+        self.lookup_plain_at(key, self.probe_plain(hash)?)
+    }
+
+    /// The plain lane's [`Emc::probe`].
+    #[inline(always)]
+    pub fn probe_plain(&self, hash: u32) -> Option<u32> {
+        self.plain.probe(hash)
+    }
+
+    /// The plain lane's [`Emc::prefetch_entry`] (one line).
+    #[inline(always)]
+    pub fn prefetch_plain(&self, idx: u32) {
+        self.plain.prefetch_entry(idx)
+    }
+
+    /// The plain lane's [`Emc::lookup_at`].
+    #[inline(always)]
+    pub fn lookup_plain_at(&self, key: &PlainKey, idx: u32) -> Option<&Arc<Megaflow>> {
+        self.plain.lookup_at(key, idx)
+    }
+
+    /// One draw of the insertion policy: true with probability
+    /// `1 / insert_inv_prob`.
     #[inline]
-    pub fn maybe_insert(&mut self, key: &FlowKey, hash: u32, flow: &Arc<Megaflow>) {
+    pub fn draw_insert(&mut self) -> bool {
         if self.threshold == 0 {
-            return;
+            return false;
         }
         if self.threshold != u32::MAX {
             // xorshift32: cheap, owned state, deterministic per seed.
@@ -186,57 +311,48 @@ impl Emc {
             x ^= x << 5;
             self.rng = x;
             if x > self.threshold {
-                return;
+                return false;
             }
         }
-        self.insert(key, hash, flow);
+        true
+    }
+
+    /// Probabilistic insertion after an EMC miss that the classifier
+    /// resolved: inserts with probability `1 / insert_inv_prob`.
+    #[inline]
+    pub fn maybe_insert(&mut self, key: &FlowKey, hash: u32, flow: &Arc<Megaflow>) {
+        if self.draw_insert() {
+            self.insert(key, hash, flow);
+        }
     }
 
     /// Inserts (or updates) `key` → `flow` unconditionally.
     pub fn insert(&mut self, key: &FlowKey, hash: u32, flow: &Arc<Megaflow>) {
-        let r = self.set(hash);
-        let base = r.start;
-        let hashes = &self.hashes[r.clone()];
-        let set = &mut self.slots[r];
-        let idx = (0..WAYS)
-            .position(|w| hashes[w] == hash && set[w].key == *key)
-            .or_else(|| set.iter().position(|s| s.live_flow().is_none()))
-            .unwrap_or((hash >> 31) as usize % WAYS);
-        let slot = &mut set[idx];
-        slot.key = *key;
-        slot.flow = Some(flow.clone());
-        self.hashes[base + idx] = hash;
+        self.full.insert(key, hash, flow)
     }
 
-    /// Clears up to `n` slots from a rolling position whose megaflow is
-    /// dead, releasing their references (OVS's slow sweep). Call from the
-    /// PMD's housekeeping, a few slots per iteration.
+    /// Inserts (or updates) the plain `key` → `flow` unconditionally.
+    /// `flow` must be the megaflow of the flow key `key` stands for.
+    pub fn insert_plain(&mut self, key: &PlainKey, hash: u32, flow: &Arc<Megaflow>) {
+        self.plain.insert(key, hash, flow)
+    }
+
+    /// Clears up to `n` slots of each lane from a rolling position whose
+    /// megaflow is dead, releasing their references (OVS's slow sweep).
+    /// Call from the PMD's housekeeping, a few slots per iteration.
     pub fn sweep(&mut self, n: usize) -> usize {
-        let mut cleared = 0;
-        for _ in 0..n.min(self.slots.len()) {
-            let s = &mut self.slots[self.sweep_pos];
-            if s.flow.as_ref().is_some_and(|f| !f.is_alive()) {
-                *s = Slot::EMPTY;
-                self.hashes[self.sweep_pos] = 0;
-                cleared += 1;
-            }
-            self.sweep_pos = (self.sweep_pos + 1) % self.slots.len();
-        }
-        cleared
+        self.full.sweep(n) + self.plain.sweep(n)
     }
 
     /// Empties the cache.
     pub fn clear(&mut self) {
-        self.slots.iter_mut().for_each(|s| *s = Slot::EMPTY);
-        self.hashes.iter_mut().for_each(|h| *h = 0);
+        self.full.clear();
+        self.plain.clear();
     }
 
-    /// Number of slots holding a live megaflow.
+    /// Number of slots holding a live megaflow, in both lanes.
     pub fn len(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| s.live_flow().is_some())
-            .count()
+        self.full.len() + self.plain.len()
     }
 
     /// Whether no slot holds a live megaflow.

@@ -26,6 +26,7 @@ pub mod megaflow;
 pub mod odp;
 pub mod packet;
 pub mod pipeline;
+pub mod plain_key;
 pub mod simple_match;
 pub mod tlv;
 pub mod wire;

@@ -32,6 +32,7 @@ use crate::hash::emc_hash;
 use crate::key::{parse_err, FlowKey};
 use crate::megaflow::{run_end, Megaflow};
 use crate::packet::{Packet, PacketBatch, MAX_BURST};
+use crate::plain_key::{self, PlainKey};
 use crate::simple_match::{self, SimpleKey};
 use std::sync::Arc;
 
@@ -48,8 +49,11 @@ pub struct FastPathStats {
     /// Packets answered by simple match ([`crate::simple_match`]): no
     /// key, no EMC, no subtable.
     pub simple_hits: u64,
-    /// Packets that hit the EMC.
+    /// Packets that hit the EMC (either lane).
     pub emc_hits: u64,
+    /// Of `emc_hits`, those answered by the EMC's plain lane
+    /// ([`crate::plain_key`]): no key extraction.
+    pub emc_plain_hits: u64,
     /// Packets that missed the EMC and hit a megaflow.
     pub megaflow_hits: u64,
     /// Subtables probed for the megaflow hits (for the average per hit).
@@ -75,9 +79,13 @@ pub struct FastPath {
     pub stats: FastPathStats,
     keys: [FlowKey; MAX_BURST],
     hashes: [u32; MAX_BURST],
+    plain_keys: [PlainKey; MAX_BURST],
+    plain_hashes: [u32; MAX_BURST],
     /// Whether bursts look packets up in the EMC (insertion goes on
     /// either way, so the cache stays warm for when lookups resume).
     emc_lookups: bool,
+    /// Whether plain frames use the EMC's plain lane.
+    plain_lane: bool,
 }
 
 impl Default for FastPath {
@@ -96,7 +104,10 @@ impl FastPath {
             stats: FastPathStats::default(),
             keys: [FlowKey::ZERO; MAX_BURST],
             hashes: [0; MAX_BURST],
+            plain_keys: [PlainKey::NONE; MAX_BURST],
+            plain_hashes: [0; MAX_BURST],
             emc_lookups: true,
+            plain_lane: true,
         }
     }
 
@@ -111,6 +122,14 @@ impl FastPath {
     /// Whether EMC lookups are on.
     pub fn emc_lookups(&self) -> bool {
         self.emc_lookups
+    }
+
+    /// Turns the EMC's plain lane ([`crate::plain_key`]) on or off (on by
+    /// default). Off, plain frames are extracted and take the full-key
+    /// lane like every other frame: for measuring what the lane saves
+    /// (`cargo bench --bench fastpath -- burst`).
+    pub fn set_plain_lane(&mut self, on: bool) {
+        self.plain_lane = on;
     }
 
     /// Counts `n` packets answered by simple match and executed outside
@@ -187,7 +206,64 @@ impl FastPath {
                 simple |= 1 << i;
             }
         }
-        let full = all & !simple;
+        let mut full = all & !simple;
+
+        // Stage 0b: the EMC's plain lane ([`crate::plain_key`]) for the
+        // rest: frames of the common layout are looked up by six words read
+        // from their headers, with no key extraction. Skipped with the
+        // rest of the EMC when lookups are off. `plain`: packets with a
+        // plain key (kept with its hash for insertion in stage 5).
+        let mut plain = 0u32;
+        let mut plain_hits = 0u32;
+        let mut cand = [0u32; MAX_BURST];
+        let mut touched = simple != 0;
+        if full != 0 && self.emc_lookups && self.plain_lane {
+            let pkts = batch.packets_mut();
+            for p in pkts.iter().take(PREFETCH_AHEAD) {
+                p.prefetch();
+            }
+            let emc = &self.emc;
+            let mut probe = 0u32;
+            let mut fetched = u32::MAX;
+            for i in 0..n {
+                if let Some(p) = pkts.get(i + PREFETCH_AHEAD) {
+                    p.prefetch();
+                }
+                if full & (1 << i) == 0 {
+                    continue;
+                }
+                let pkt = &pkts[i];
+                let Some(k) = PlainKey::parse(pkt.data(), &pkt.md) else {
+                    continue;
+                };
+                let h = k.hash();
+                self.plain_keys[i] = k;
+                self.plain_hashes[i] = h;
+                plain |= 1 << i;
+                if let Some(idx) = emc.probe_plain(h) {
+                    cand[i] = idx;
+                    probe |= 1 << i;
+                    if idx != fetched {
+                        emc.prefetch_plain(idx);
+                        fetched = idx;
+                    }
+                }
+            }
+            touched = true;
+            while probe != 0 {
+                let i = probe.trailing_zeros() as usize;
+                probe &= probe - 1;
+                let k = &self.plain_keys[i];
+                if let Some(f) = emc.lookup_plain_at(k, cand[i]) {
+                    flows[i] = Some(f);
+                    tcp_flags[i] = k.tcp_flags();
+                    let md = &mut pkts[i].md;
+                    (md.l3_ofs, md.l4_ofs) = (plain_key::L3_OFS, plain_key::L4_OFS);
+                    plain_hits |= 1 << i;
+                }
+            }
+            full &= !plain_hits;
+        }
 
         // Stage 1: keys for the rest of the burst, then their EMC hashes.
         // Two loops on purpose: hashing reads the key in 64-bit words right
@@ -198,16 +274,15 @@ impl FastPath {
         let mut runts = 0u32;
         let mut malformed = 0u64;
         let mut todo = 0u32;
-        let mut cand = [0u32; MAX_BURST];
         if full != 0 {
             let pkts = batch.packets_mut();
-            if simple == 0 {
+            if !touched {
                 for p in pkts.iter().take(PREFETCH_AHEAD) {
                     p.prefetch();
                 }
             }
             for i in 0..n {
-                if simple == 0 {
+                if !touched {
                     if let Some(p) = pkts.get(i + PREFETCH_AHEAD) {
                         p.prefetch();
                     }
@@ -332,20 +407,41 @@ impl FastPath {
         }
         drop(pkts);
 
-        // Stage 5: EMC insertion for classifier hits (after the EMC's
-        // references above are dead).
+        // Stage 5: EMC insertion (after the EMC's references above are
+        // dead): classifier hits go into the full-key lane, or into the
+        // plain lane when they have a plain key; so do plain frames that
+        // the full-key lane answered (found again there: the first
+        // lookup's reference could not live across the insertion).
         let mut hits = todo & !missed;
         while hits != 0 {
             let i = hits.trailing_zeros() as usize;
             hits &= hits - 1;
             if let Some(f) = from_dpcls[i] {
-                self.emc.maybe_insert(&self.keys[i], self.hashes[i], f);
+                if plain & (1 << i) == 0 {
+                    self.emc.maybe_insert(&self.keys[i], self.hashes[i], f);
+                } else if self.emc.draw_insert() {
+                    self.emc
+                        .insert_plain(&self.plain_keys[i], self.plain_hashes[i], f);
+                }
+            }
+        }
+        let mut moved = plain & !plain_hits & full & !todo;
+        while moved != 0 {
+            let i = moved.trailing_zeros() as usize;
+            moved &= moved - 1;
+            if !self.emc.draw_insert() {
+                continue;
+            }
+            if let Some(f) = self.emc.lookup_at(&self.keys[i], cand[i]).cloned() {
+                self.emc
+                    .insert_plain(&self.plain_keys[i], self.plain_hashes[i], &f);
             }
         }
 
         let s = &mut self.stats;
         s.packets += n as u64;
-        s.emc_hits += emc_hits;
+        s.emc_hits += emc_hits + u64::from(plain_hits.count_ones());
+        s.emc_plain_hits += u64::from(plain_hits.count_ones());
         s.simple_hits += simple.count_ones() as u64;
         s.megaflow_hits += lookup.hits as u64;
         s.subtable_probes += lookup.probes as u64;
@@ -866,6 +962,224 @@ mod tests {
         fp.dpcls.insert(dst_flow(0x0a00_0002, 7)).unwrap();
         fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| {});
         assert_eq!(sink.out.last().unwrap().0, 7);
+    }
+
+    #[test]
+    fn plain_frames_are_served_by_the_plain_lane_and_others_by_the_full_key() {
+        let mut fp = FastPath::new(1024, 1, 1);
+        let f = dst_flow(0x0a00_0002, 2);
+        fp.dpcls.insert(f.clone()).unwrap();
+        let mut frames: Vec<Vec<u8>> = (0..4).map(|i| udp([10, 0, 0, 2], i)).collect();
+        // Tagged: the same megaflow (it does not match the tag), but no
+        // plain key.
+        frames.push(build::push_vlan(&frames[0], 0x8100, 5));
+        let mut sink = Collect::default();
+        // First burst: classifier hits, inserted into the lanes.
+        fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| panic!("miss"));
+        assert_eq!((fp.stats.megaflow_hits, fp.stats.emc_hits), (5, 0));
+        assert_eq!(fp.emc.len(), 5);
+        fp.process(&mut batch_of(&frames), 2, &mut sink, |_, _| panic!("miss"));
+        let s = fp.stats;
+        assert_eq!((s.emc_hits, s.emc_plain_hits), (5, 4));
+        assert_eq!(s.emc_hits + s.megaflow_hits + s.misses + s.runts, s.packets);
+        assert_eq!(f.stats.snapshot().packets, 10);
+        // Plain hits set the header offsets the actions use.
+        let mut b = batch_of(&frames[..1]);
+        let mut offsets = Vec::new();
+        struct Offsets<'a>(&'a mut Vec<(u16, u16)>);
+        impl ActionSink for Offsets<'_> {
+            fn output(&mut self, _port: u32, pkt: Packet) {
+                self.0.push((pkt.md.l3_ofs, pkt.md.l4_ofs));
+            }
+            fn recirculate(&mut self, _pkt: Packet) {}
+            fn userspace(&mut self, _pkt: Packet, _cookie: u64) {}
+            fn dropped(&mut self, _pkt: Packet, _reason: DropReason) {}
+        }
+        fp.process(&mut b, 3, &mut Offsets(&mut offsets), |_, _| panic!());
+        assert_eq!(fp.stats.emc_plain_hits, 5);
+        assert_eq!(offsets, [(14, 34)]);
+        assert_eq!(sink.out.len(), 10);
+        assert!(sink.out.iter().all(|(port, _)| *port == 2));
+        // A removed megaflow is not used from the plain lane.
+        fp.dpcls.remove(&f.key, &f.mask).unwrap();
+        let mut misses = 0;
+        fp.process(&mut batch_of(&frames), 4, &mut sink, |_, _| misses += 1);
+        assert_eq!((misses, fp.stats.emc_plain_hits), (5, 5));
+    }
+
+    #[test]
+    fn a_plain_flow_the_full_key_lane_answers_moves_to_the_plain_lane() {
+        let mut fp = FastPath::new(1024, 1, 1);
+        let f = dst_flow(0x0a00_0002, 2);
+        fp.dpcls.insert(f.clone()).unwrap();
+        let frames: Vec<Vec<u8>> = (0..3)
+            .map(|i| {
+                build::tcp4(
+                    [2, 0, 0, 0, 0, 1],
+                    [2, 0, 0, 0, 0, 2],
+                    Ipv4Addr::new(10, 0, 0, 1),
+                    Ipv4Addr::new(10, 0, 0, 2),
+                    1000 + i as u16,
+                    80,
+                    [0x002, 0x010, 0x011][i],
+                    4,
+                )
+            })
+            .collect();
+        let mut sink = Collect::default();
+        // With lookups off there is no plain key: the classifier's hits go
+        // into the full-key lane.
+        fp.set_emc_lookups(false);
+        fp.process(&mut batch_of(&frames), 1, &mut sink, |_, _| panic!("miss"));
+        fp.set_emc_lookups(true);
+        fp.process(&mut batch_of(&frames), 2, &mut sink, |_, _| panic!("miss"));
+        assert_eq!((fp.stats.emc_hits, fp.stats.emc_plain_hits), (3, 0));
+        fp.process(&mut batch_of(&frames), 3, &mut sink, |_, _| panic!("miss"));
+        assert_eq!((fp.stats.emc_hits, fp.stats.emc_plain_hits), (6, 3));
+        // Each TCP flags value is its own exact-match entry, and the flags
+        // reach the megaflow's stats on every path.
+        let st = f.stats.snapshot();
+        assert_eq!((st.packets, st.tcp_flags), (9, 0x013));
+        assert_eq!(sink.out.len(), 9);
+    }
+
+    fn arb_lane_frame() -> impl Strategy<Value = (Vec<u8>, u32, bool)> {
+        (
+            (0u8..2, 0u8..2, 0u16..2, 0u8..2, 0u8..2, 0usize..3),
+            0u8..6,
+            (1u32..3, any::<bool>()),
+            any::<(u8, u8)>(),
+        )
+            .prop_map(
+                |((src, dst, sport, ttl, tos, flags), kind, (port, tunnel), (at, val))| {
+                    let (a, b) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2 + src]);
+                    let (s4, d4) = (
+                        Ipv4Addr::new(10, 0, 0, 1 + src),
+                        Ipv4Addr::new(10, 0, 0, 5 + dst),
+                    );
+                    let mut f = match kind {
+                        0 | 1 => build::udp4(a, b, s4, d4, 100 + sport, 53, 18),
+                        2 | 3 => build::tcp4(
+                            a,
+                            b,
+                            s4,
+                            d4,
+                            100 + sport,
+                            80,
+                            [0x002, 0x010, 0x018][flags],
+                            2,
+                        ),
+                        4 => build::push_vlan(
+                            &build::udp4(a, b, s4, d4, 100 + sport, 53, 18),
+                            0x8100,
+                            7,
+                        ),
+                        _ => build::udp6(
+                            a,
+                            b,
+                            "fe80::1".parse().unwrap(),
+                            "fe80::2".parse().unwrap(),
+                            sport,
+                            53,
+                            8,
+                        ),
+                    };
+                    if kind < 4 {
+                        f[22] = 63 + ttl;
+                        f[15] = tos << 2;
+                    }
+                    if kind == 1 || kind == 3 {
+                        // A mutated header byte: fragments, options, lengths.
+                        let at = 12 + usize::from(at) % 40;
+                        f[at] = val;
+                    }
+                    (f, port, tunnel && kind % 2 == 0)
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Property (a) through both EMC lanes: over bursts that fill the
+        /// lanes, with megaflows removed between bursts, every packet is
+        /// executed by a live megaflow that matches its extracted key, and
+        /// misses are exactly the packets no installed megaflow matches.
+        #[test]
+        fn emc_lanes_only_answer_with_matching_live_megaflows(
+            frames in proptest::collection::vec(arb_lane_frame(), 1..=32),
+            masks in proptest::collection::vec((0usize..4, 0usize..32), 1..8),
+            removals in proptest::collection::vec(0usize..8, 3),
+        ) {
+            let mut fp = FastPath::new(64, 1, 1);
+            // Megaflows cut from the burst's own keys with a few masks:
+            // plain fields, Ethernet and TCP flags, tunnel id, everything.
+            let keyed: Vec<(Packet, FlowKey)> = frames
+                .iter()
+                .map(|(f, port, tunnel)| {
+                    let mut p = Packet::from_bytes(f);
+                    p.md.in_port = *port;
+                    if *tunnel {
+                        p.md.tunnel_mut().tun_id = 9;
+                    }
+                    let mut key = FlowKey::ZERO;
+                    crate::extract::extract(&mut p, &mut key);
+                    (p, key)
+                })
+                .collect();
+            let mut flows = Vec::new();
+            for &(m, at) in &masks {
+                let key = keyed[at % keyed.len()].1;
+                let mut mask = FlowMask::default();
+                (mask.0.in_port, mask.0.recirc_id, mask.0.eth_type) = (u32::MAX, u32::MAX, 0xffff);
+                match m {
+                    0 => (mask.0.nw_src, mask.0.nw_ttl, mask.0.tp_src) = (u32::MAX, 0xff, 0xffff),
+                    1 => (mask.0.eth_src, mask.0.tcp_flags, mask.0.nw_tos) = ([0xff; 6], 0x0fff, 0xfc),
+                    2 => (mask.0.tun_id, mask.0.nw_dst, mask.0.nw_frag) = (u64::MAX, u32::MAX, 0xff),
+                    _ => mask = FlowMask::exact(),
+                }
+                // Output port 100 + its index in `flows`.
+                let n = flows.len() as u32;
+                let flow = Arc::new(Megaflow::new(&key, mask, vec![DpAction::Output(100 + n)], n.into()));
+                if fp.dpcls.insert(flow.clone()).is_ok() {
+                    flows.push(flow);
+                }
+            }
+            for pass in 0..3 {
+                let mut batch = PacketBatch::new();
+                for (p, _) in &keyed {
+                    let mut q = Packet::from_bytes(p.data());
+                    q.md = p.md.clone();
+                    (q.md.l3_ofs, q.md.l4_ofs) = (crate::packet::NO_OFS, crate::packet::NO_OFS);
+                    batch.push(q).unwrap();
+                }
+                let mut sink = Collect::default();
+                let mut missed = Vec::new();
+                fp.process(&mut batch, pass + 1, &mut sink, |p, _| missed.push(p.data().to_vec()));
+                let mut out = sink.out.iter();
+                let mut misses = missed.iter();
+                for (p, key) in &keyed {
+                    if key.parse_err & parse_err::L2_TRUNCATED != 0 {
+                        continue;
+                    }
+                    let live = flows.iter().any(|f| f.is_alive() && f.matches(key));
+                    if live {
+                        let (port, data) = out.next().expect("an output per matched packet");
+                        prop_assert_eq!(data.as_slice(), p.data());
+                        let f = &flows[(*port - 100) as usize];
+                        prop_assert!(f.is_alive() && f.matches(key), "pass {} port {}", pass, port);
+                    } else {
+                        prop_assert_eq!(misses.next().map(|m| m.as_slice()), Some(p.data()));
+                    }
+                }
+                prop_assert!(out.next().is_none() && misses.next().is_none());
+                let f = &flows[removals[pass as usize] % flows.len()];
+                fp.dpcls.remove(&f.key, &f.mask);
+                f.kill();
+            }
+            let s = fp.stats;
+            prop_assert_eq!(s.simple_hits + s.emc_hits + s.megaflow_hits + s.misses + s.runts, s.packets);
+        }
     }
 
     /// Verifies every checksum of an IPv4/IPv6 TCP/UDP frame (with
