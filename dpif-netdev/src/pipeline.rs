@@ -1149,7 +1149,7 @@ mod tests {
                 let mut batch = PacketBatch::new();
                 for (p, _) in &keyed {
                     let mut q = Packet::from_bytes(p.data());
-                    q.md = p.md.clone();
+                    q.md = p.md;
                     (q.md.l3_ofs, q.md.l4_ofs) = (crate::packet::NO_OFS, crate::packet::NO_OFS);
                     batch.push(q).unwrap();
                 }

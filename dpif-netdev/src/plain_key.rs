@@ -181,7 +181,7 @@ mod tests {
     fn agrees(frame: &[u8], md: &PacketMeta) -> Result<Option<PlainKey>, String> {
         let got = PlainKey::parse(frame, md);
         let mut p = Packet::from_bytes(frame);
-        p.md = md.clone();
+        p.md = *md;
         let mut key = FlowKey::ZERO;
         extract(&mut p, &mut key);
         let Some(k) = got else { return Ok(None) };
