@@ -11,10 +11,14 @@
 //! Before those stages, a burst from a port whose megaflows are all
 //! "simple" (they match only in_port, eth_type, the outer VLAN tag and
 //! the fragment bits) is first looked up by [`crate::simple_match`], which
-//! needs no flow key; packets it does not answer go on as above.
+//! needs no flow key; packets it does not answer go on. Then plain frames
+//! (untagged IPv4 TCP/UDP, [`crate::plain_key`]) are looked up in the
+//! EMC's plain lane by six words read from their headers, again with no
+//! flow key; only what is left is extracted and goes on as above.
 //!
 //! Accounting: every packet of a burst lands in exactly one of
-//! `simple_hits`, `emc_hits`, `megaflow_hits`, `misses` or `runts` (a test checks
+//! `simple_hits`, `emc_hits` (either EMC lane; `emc_plain_hits` counts the
+//! plain lane's share), `megaflow_hits`, `misses` or `runts` (a test checks
 //! `packets` equals their sum); `malformed` counts packets whose headers
 //! stopped parsing early but which were still processed on the fields
 //! that parsed, as OVS does.
