@@ -67,6 +67,11 @@ pub fn pmd_stats_text(stats: &[(Option<usize>, PmdStatsSnapshot)]) -> String {
         );
         let _ = writeln!(s, "  simple match hits: {}", p.simple_match_hits);
         let _ = writeln!(s, "  emc hits: {}", p.emc_hits);
+        if p.emc_plain_hits > 0 {
+            // rvs's own line, like the one below: the EMC hits that
+            // needed no key extraction (`dpif_netdev::plain_key`).
+            let _ = writeln!(s, "  emc plain-lane hits: {}", p.emc_plain_hits);
+        }
         if p.emc_skipped > 0 {
             let _ = writeln!(s, "  emc lookups skipped (emc_auto): {}", p.emc_skipped);
         }
@@ -124,6 +129,7 @@ fn pmd_stats_json(stats: &[(Option<usize>, PmdStatsSnapshot)]) -> String {
                 "recirc_packets": p.recirc_packets,
                 "simple_match_hits": p.simple_match_hits,
                 "emc_hits": p.emc_hits,
+                "emc_plain_hits": p.emc_plain_hits,
                 "emc_skipped": p.emc_skipped,
                 "megaflow_hits": p.megaflow_hits,
                 "upcalls": p.upcalls.saturating_sub(p.upcalls_failed),

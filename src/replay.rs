@@ -236,6 +236,9 @@ pub fn run(opts: &Options) -> Result<String, ReplayError> {
     let _ = writeln!(r, "  packets received: {}", s.packets);
     let _ = writeln!(r, "  simple match hits: {}", s.simple_hits);
     let _ = writeln!(r, "  emc hits: {}", s.emc_hits);
+    if s.emc_plain_hits > 0 {
+        let _ = writeln!(r, "  emc plain-lane hits: {}", s.emc_plain_hits);
+    }
     let _ = writeln!(r, "  megaflow hits: {}", s.megaflow_hits);
     let avg = if s.megaflow_hits == 0 {
         0.0

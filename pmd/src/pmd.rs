@@ -595,6 +595,7 @@ impl PmdThread {
         let set = |c: &AtomicU64, v: u64| c.store(v, Ordering::Relaxed);
         set(&s.simple_match_hits, fs.simple_hits);
         set(&s.emc_hits, fs.emc_hits);
+        set(&s.emc_plain_hits, fs.emc_plain_hits);
         set(&s.emc_skipped, fs.emc_skipped);
         set(&s.megaflow_hits, fs.megaflow_hits);
         set(&s.subtable_lookups, fs.subtable_probes);

@@ -21,6 +21,8 @@ pub struct PmdStats {
     pub simple_match_hits: AtomicU64,
     /// EMC hits.
     pub emc_hits: AtomicU64,
+    /// Of the EMC hits, those of its plain lane (no key extraction).
+    pub emc_plain_hits: AtomicU64,
     /// Packets whose EMC lookup was skipped by `emc_auto`.
     pub emc_skipped: AtomicU64,
     /// Megaflow (dpcls) hits.
@@ -59,6 +61,7 @@ pub struct PmdStatsSnapshot {
     pub recirc_packets: u64,
     pub simple_match_hits: u64,
     pub emc_hits: u64,
+    pub emc_plain_hits: u64,
     pub emc_skipped: u64,
     pub megaflow_hits: u64,
     pub subtable_lookups: u64,
@@ -82,6 +85,7 @@ macro_rules! fields {
             recirc_packets,
             simple_match_hits,
             emc_hits,
+            emc_plain_hits,
             emc_skipped,
             megaflow_hits,
             subtable_lookups,
