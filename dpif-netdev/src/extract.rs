@@ -215,7 +215,10 @@ fn ipv4(frame: &[u8], ofs: usize, key: &mut FlowKey) -> u16 {
     ofs16(l4, end)
 }
 
-#[inline(always)]
+// IPv6 and ARP out of line: inlined, their register needs made every
+// extraction save six registers; out of line, three. IPv4/UDP extraction
+// 117 -> 110 instructions (callgrind, `extract/udp4_64B`); IPv6 pays a call.
+#[inline(never)]
 fn ipv6(frame: &[u8], ofs: usize, key: &mut FlowKey) -> u16 {
     let Some(h) = arr::<40>(frame, ofs) else {
         return l3_bad(key);
@@ -319,7 +322,7 @@ fn icmp6(seg: &[u8], key: &mut FlowKey) {
     }
 }
 
-#[inline(always)]
+#[inline(never)]
 fn arp(frame: &[u8], ofs: usize, key: &mut FlowKey) {
     let Some(a) = arr::<28>(frame, ofs) else {
         l3_bad(key);
