@@ -311,15 +311,17 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
     let mut last_step = Step::Out(0, 0);
     let mut lookups = 0u32;
     let mut last_inner: Option<(SimpleKey, &Arc<Megaflow>, u8, u16)> = None;
-    if ONE_WORD && !ENCAP && !DECAP {
-        // Port to port or VLAN push: parse the whole burst first, then
-        // look it up (one lookup when every packet's key word is the
-        // same, the usual case). One loop doing both kept the lookup's
-        // state in registers the parse needed: ~15 instructions per
-        // packet in spills and branches (callgrind p2p-1flow).
+    if ONE_WORD && !DECAP {
+        // Port to port, VLAN push or tunnel push: parse the whole burst
+        // first, then look it up (one lookup when every packet's key word
+        // is the same, the usual case). One loop doing both kept the
+        // lookup's state in registers the parse needed: ~15 instructions
+        // per packet in spills and branches (callgrind p2p-1flow).
         let mut words = [0u64; MAX_BURST];
-        // The least headroom of the burst, for the push check below.
+        // The least headroom of the burst, for the push check below, and
+        // (`ENCAP`) its longest frame, for the tunnel length check.
         let mut min_off = u16::MAX;
+        let mut longest = 0usize;
         for (i, mp) in mbufs.iter().enumerate() {
             let (v, frame) = received_frame(mp)?;
             let f = simple_match::parse(frame)?;
@@ -328,6 +330,17 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
             tcp_flags[i] = f.tcp_flags;
             offs[i] = v.data_off;
             min_off = min_off.min(v.data_off);
+            if ENCAP {
+                // The hash tnl_encap takes: the device's, else the
+                // 5-tuple's (with the offsets simple match sets on the
+                // usual path). Taken for every packet, pushing or not:
+                // it does not depend on the lookup, which comes after.
+                hashes[i] = match v.rss {
+                    Some(h) => h,
+                    None => flow_hash(frame, &f, &mut memo),
+                };
+                longest = longest.max(frame.len());
+            }
         }
         let w0 = words[0];
         if words[..n].iter().fold(0, |acc, &w| acc | (w ^ w0)) == 0 {
@@ -365,6 +378,18 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
             .unwrap_or(0);
         if min_off < max_push {
             return None;
+        }
+        // A frame too long for a tunnel's outer length fields is dropped
+        // by the usual path: such a burst goes that way (`fits` grows with
+        // the length, so the longest frame decides).
+        if ENCAP {
+            for out in dests.outs[..dests.n].iter().flatten() {
+                if let Push::Tunnel(t, layout) = out.push {
+                    if !layout.fits(t, longest) {
+                        return None;
+                    }
+                }
+            }
         }
     } else {
         for (i, mp) in mbufs.iter().enumerate() {
@@ -506,7 +531,7 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
         // The plain instance's first loop did not touch the headroom a
         // push writes (the frame starts on a line boundary, so the push
         // lands in the line before it): load it a few packets ahead.
-        let ahead = ONE_WORD && !ENCAP && !DECAP && out.push_len != 0;
+        let ahead = ONE_WORD && !DECAP && out.push_len != 0;
         // (Zipped, not indexed: the indexed loop kept its bounds checks.)
         let each = mbufs
             .iter()
