@@ -165,6 +165,22 @@ fn flow_hash(frame: &[u8], f: &SimpleFields, memo: &mut Option<([u64; 3], u32)>)
     }
 }
 
+/// The hash `tnl_encap` takes for a tunnel's source port: the device's
+/// (`rss`), else the 5-tuple's of `frame` (parsed as `f`, with the
+/// offsets simple match sets on the usual path), through `memo`.
+#[inline(always)]
+fn encap_hash(
+    rss: Option<u32>,
+    frame: &[u8],
+    f: &SimpleFields,
+    memo: &mut Option<([u64; 3], u32)>,
+) -> u32 {
+    match rss {
+        Some(h) => h,
+        None => flow_hash(frame, f, memo),
+    }
+}
+
 /// Bytes of a VLAN tag.
 const VLAN_HLEN: u16 = 4;
 
@@ -331,14 +347,9 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
             offs[i] = v.data_off;
             min_off = min_off.min(v.data_off);
             if ENCAP {
-                // The hash tnl_encap takes: the device's, else the
-                // 5-tuple's (with the offsets simple match sets on the
-                // usual path). Taken for every packet, pushing or not:
-                // it does not depend on the lookup, which comes after.
-                hashes[i] = match v.rss {
-                    Some(h) => h,
-                    None => flow_hash(frame, &f, &mut memo),
-                };
+                // Taken for every packet, pushing or not: it does not
+                // depend on the lookup, which comes after.
+                hashes[i] = encap_hash(v.rss, frame, &f, &mut memo);
                 longest = longest.max(frame.len());
             }
         }
@@ -477,13 +488,7 @@ fn forward_in<const ONE_WORD: bool, const ENCAP: bool, const DECAP: bool>(
                         // usual path drops it.
                         return None;
                     }
-                    // The hash tnl_encap takes: the device's, else the
-                    // 5-tuple's (with the offsets simple match sets on the
-                    // usual path).
-                    hashes[i] = match rss {
-                        Some(h) => h,
-                        None => flow_hash(frame, &f, &mut memo),
-                    };
+                    hashes[i] = encap_hash(rss, frame, &f, &mut memo);
                 }
             }
             dest[i] = d;
