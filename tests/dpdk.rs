@@ -277,6 +277,13 @@ fn pmd_sums(r: &Rvs) -> impl Fn(&str) -> u64 {
 /// overflow the queue, as in OVS.
 #[track_caller]
 fn pass_outcomes(r: &Rvs, n: u64, passes: u64) -> u64 {
+    // Received is not answered: the upcalls of the capture's first bursts
+    // may still be with the handlers when the port has read it all. Wait
+    // until every packet has gone out or been counted lost.
+    wait_until("every received packet sent or lost", r, || {
+        let sum = pmd_sums(r);
+        sum("tx_packets") + sum("lost_upcalls") + sum("failed_upcalls") >= n
+    });
     let sum = pmd_sums(r);
     let stats = r.ctl(&["dpif-netdev/pmd-stats-show"]);
     let lost = sum("lost_upcalls") + sum("failed_upcalls");

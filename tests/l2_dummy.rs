@@ -1,12 +1,12 @@
 //! NORMAL in the running switch, without namespaces: dummy ports fed by
 //! `netdev-dummy/receive`, a bridge with no flows (so it starts with
-//! `priority=0,actions=normal`), one-second MAC aging.
+//! `priority=0,actions=normal`), three-second MAC aging.
 //!
 //! Plan: A (port 1) sends to unknown B: flooded to ports 2 and 3. B answers
 //! from port 2: straight to port 1. A sends again: now only port 2, the
 //! flood megaflow having been revalidated into a unicast one. `fdb/show`
-//! lists A on 1 and B on 2. With no traffic the entries age out after a
-//! second, megaflows are revalidated, and A to B floods again. The
+//! lists A on 1 and B on 2. With no traffic the entries age out after
+//! three seconds, megaflows are revalidated, and A to B floods again. The
 //! captures are checked after a clean exit, frame by frame.
 
 mod common;
@@ -25,7 +25,7 @@ fn frame(src: [u8; 6], dst: [u8; 6], n: u16) -> Vec<u8> {
 #[test]
 fn normal_floods_learns_goes_direct_and_ages() {
     let sb = Sandbox::new("l2-dummy");
-    let body = "[[bridge]]\nname = \"br0\"\ninternal = false\nmac_aging_s = 1\n\n\
+    let body = "[[bridge]]\nname = \"br0\"\ninternal = false\nmac_aging_s = 3\n\n\
                 [[bridge.port]]\nname = \"p1\"\nofport = 1\ntype = \"dummy\"\ntx_pcap = \"p1.pcap\"\n\n\
                 [[bridge.port]]\nname = \"p2\"\nofport = 2\ntype = \"dummy\"\ntx_pcap = \"p2.pcap\"\n\n\
                 [[bridge.port]]\nname = \"p3\"\nofport = 3\ntype = \"dummy\"\ntx_pcap = \"p3.pcap\"\n";
@@ -55,8 +55,10 @@ fn normal_floods_learns_goes_direct_and_ages() {
         "{mf:#?}"
     );
 
-    // No traffic: both MACs age out (checked every 250 ms, aging 1 s).
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // No traffic: both MACs age out (checked every 250 ms, aging 3 s:
+    // long enough that the `rvs ctl` runs between a1 and a2 never outlast
+    // it on a loaded machine).
+    let deadline = Instant::now() + Duration::from_secs(20);
     while r.ctl(&["fdb/show", "br0"]).lines().count() > 1 {
         assert!(Instant::now() < deadline, "MACs did not age out");
         std::thread::sleep(Duration::from_millis(100));

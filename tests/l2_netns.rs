@@ -94,9 +94,10 @@ fn three_hosts_ping_learn_and_stop_flooding() {
     }
 
     // Once learned, h1 <-> h2 traffic is unicast: h3's port sends nothing
-    // while 10 pings go back and forth (the revalidator has had time to
-    // turn any flood megaflow into a unicast one).
-    std::thread::sleep(Duration::from_millis(1200));
+    // while 10 pings go back and forth (`dump-flows` revalidates first,
+    // turning any flood megaflow into a unicast one; a fixed wait for the
+    // periodic pass could fall short on a loaded machine).
+    r.ctl(&["dump-flows", "br0"]);
     let before = counter(&r, "br0", 3, "tx_packets");
     assert!(lab.ping(&h1, &h2.ip, 10), "h1 -> h2 again");
     let after = counter(&r, "br0", 3, "tx_packets");
@@ -119,7 +120,7 @@ fn three_hosts_ping_learn_and_stop_flooding() {
     assert!(lab.ping(&h1, &h2.ip, 2));
     // The pings ran through megaflows installed before the flush, so the
     // MACs come back when the revalidator credits their hits (as in OVS).
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !r.ctl(&["fdb/show", "br0"]).contains(&h2.mac) {
         assert!(std::time::Instant::now() < deadline, "h2 not relearned");
         std::thread::sleep(Duration::from_millis(50));
@@ -271,7 +272,7 @@ fn tcp_transfer_with_iperf3() {
     let r = Rvs::start(&sb, &cfg);
     assert!(lab.ping_until(&h1, &h2.ip, Duration::from_secs(5)));
     let server = lab.spawn(&h2.ns, &["iperf3", "-s", "-1", "-p", "5299"]);
-    std::thread::sleep(Duration::from_millis(500));
+    lab.wait_listening(&h2.ns, 5299);
     let out = lab.try_exec(
         &h1.ns,
         &["iperf3", "-c", &h2.ip, "-p", "5299", "-t", "3", "-J"],
@@ -326,7 +327,7 @@ fn oversized_frames_are_counted_and_dropped() {
                     if not c.recv(65536): break\n  \
                   except socket.timeout: pass\n";
     let server = lab.spawn(&h2.ns, &["python3", "-c", sink]);
-    std::thread::sleep(Duration::from_millis(300));
+    lab.wait_listening(&h2.ns, 5300);
     let _ = lab.try_exec(
         &h1.ns,
         &["python3", "-c", "import socket\ns=socket.create_connection(('10.250.5.2',5300),timeout=3)\ns.settimeout(3)\ntry:\n  s.sendall(b'x'*2000000)\nexcept Exception: pass\n"],

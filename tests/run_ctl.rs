@@ -558,11 +558,13 @@ fn rule_timeouts_expire_in_the_running_switch() {
     r.ctl(&[
         "add-flow",
         "br0",
-        "priority=10,idle_timeout=1,tcp,in_port=1,actions=output:3",
+        "priority=10,idle_timeout=3,tcp,in_port=1,actions=output:3",
     ]);
     let start = Instant::now();
-    // Keep the TCP rule busy for 2 s, well past both timeouts' length.
-    while start.elapsed() < Duration::from_millis(2000) {
+    // Keep the TCP rule busy for 4 s, past both timeouts' length. (The
+    // idle timeout is 3 s, not 1: a packet every `rvs ctl` run plus
+    // 100 ms could leave a loaded machine a second without one.)
+    while start.elapsed() < Duration::from_millis(4000) {
         r.receive("p1", &[tcp(2, 1000, 80, 8)]);
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -572,18 +574,24 @@ fn rule_timeouts_expire_in_the_running_switch() {
         "hard timeout expired: {rules:#?}"
     );
     assert!(
-        rules.iter().any(|l| l.contains("idle_timeout=1")),
+        rules.iter().any(|l| l.contains("idle_timeout=3")),
         "busy idle-timeout rule kept: {rules:#?}"
     );
     // UDP now falls to the drop rule.
     r.receive("p1", &[udp(2, 1000, 80, 8)]);
     assert_eq!(r.port_counts("br0", 2).1, 0);
-    // Idle for 2 s: the TCP rule goes too.
-    std::thread::sleep(Duration::from_millis(2000));
-    let rules = r.rules("br0");
-    assert!(
-        !rules.iter().any(|l| l.contains("idle_timeout=1")),
-        "idle timeout expired: {rules:#?}"
-    );
+    // Idle: the TCP rule goes too, 3 s after its last packet.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let rules = r.rules("br0");
+        if !rules.iter().any(|l| l.contains("idle_timeout=3")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "idle timeout expired: {rules:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     r.exit();
 }

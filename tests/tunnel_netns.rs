@@ -41,26 +41,34 @@ fn wire_fields(
     fields: &[&str],
     traffic: impl Fn(&Lab),
 ) -> Vec<Vec<String>> {
-    let file = sb.path(&format!("{iface}.pcap"));
-    let file = file.to_str().expect("utf-8 path");
+    let path = sb.path(&format!("{iface}.pcap"));
+    // A capture of an earlier call would look full already.
+    let _ = std::fs::remove_file(&path);
+    let file = path.to_str().expect("utf-8 path");
     let p = lab.spawn(
         ns,
         &[
-            "timeout", "4", "tcpdump", "-i", iface, "-U", "-w", file, filter,
+            "timeout", "15", "tcpdump", "-i", iface, "-U", "-w", file, filter,
         ],
     );
-    // Traffic until the capture has packets (tcpdump may take a while to
-    // start on a loaded machine), within its 4 seconds.
+    // tcpdump creates the file once it captures (it may take a while to
+    // start on a loaded machine); then traffic until the capture has
+    // packets, and SIGINT to stop it.
+    let t0 = Instant::now();
+    while !path.exists() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let t0 = Instant::now();
     loop {
-        std::thread::sleep(Duration::from_millis(300));
         traffic(lab);
+        std::thread::sleep(Duration::from_millis(300));
         let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        if size > 200 || t0.elapsed() > Duration::from_millis(3000) {
+        if size > 200 || t0.elapsed() > Duration::from_secs(4) {
             break;
         }
     }
-    let _ = lab.wait(p, Duration::from_secs(10));
+    lab.interrupt(p);
+    let _ = lab.wait(p, Duration::from_secs(15));
     let mut args = vec![
         "tshark",
         "-n",
@@ -92,7 +100,7 @@ fn wire_fields(
 
 fn iperf(lab: &mut Lab, server_ns: &str, client_ns: &str, server_ip: &str, port: &str) -> f64 {
     let s = lab.spawn(server_ns, &["iperf3", "-s", "-1", "-p", port]);
-    std::thread::sleep(Duration::from_millis(500));
+    lab.wait_listening(server_ns, port.parse().expect("port number"));
     let out = lab.try_exec(
         client_ns,
         &["iperf3", "-c", server_ip, "-p", port, "-t", "2", "-J"],

@@ -89,7 +89,8 @@ pub enum PmdMsg {
     },
     /// Send the installed megaflows.
     Dump(Sender<Vec<Arc<Megaflow>>>),
-    /// Answer once every message before this one has been applied.
+    /// Answer once every message before this one has been applied and
+    /// the packets they ran are handed to their ports.
     Sync(Sender<()>),
     /// Answer once every upcall this PMD queued before the message
     /// arrived has been answered and the transmit batches are flushed
@@ -667,6 +668,14 @@ impl PmdThread {
                     let _ = reply.send(self.fp.dpcls.iter().cloned().collect());
                 }
                 PmdMsg::Sync(reply) => {
+                    // Packets that earlier messages ran (an `Install`'s
+                    // upcalled packets) go out first: when a table change
+                    // returns, no packet of the old tables is still to
+                    // reach a port.
+                    self.flush_tx();
+                    for port in self.ports.iter().flatten() {
+                        port.tx.flush();
+                    }
                     self.publish_counters();
                     let _ = reply.send(());
                 }

@@ -200,6 +200,33 @@ impl Lab {
         self.procs.len() - 1
     }
 
+    /// Waits (10 s at most) until a TCP socket listens on `port` in
+    /// namespace `ns` (a server just spawned there; a fixed sleep lost
+    /// the race on a loaded machine and the client was refused).
+    #[track_caller]
+    pub fn wait_listening(&self, ns: &str, port: u16) {
+        let filter = format!("sport = :{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let o = self.try_exec(ns, &["ss", "-Hltn", &filter]);
+            if o.status.success() && !o.stdout.trim_ascii().is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing listens on TCP port {port} in {ns} after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGINT to spawned process `i` (a capture that should stop
+    /// and write what it has; `timeout` passes the signal on).
+    pub fn interrupt(&self, i: usize) {
+        let pid = self.procs[i].id().to_string();
+        let _ = run(Command::new("kill").args(["-INT", &pid]));
+    }
+
     /// Waits (up to `timeout`) for spawned process `i` to finish and
     /// returns its output.
     pub fn wait(&mut self, i: usize, timeout: Duration) -> Output {
