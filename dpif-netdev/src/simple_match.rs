@@ -269,6 +269,12 @@ fn l4_ok(seg: &[u8], proto: u8, v6: bool) -> Option<u16> {
 #[inline(always)]
 pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
     let mut et = be16(frame, 12)?;
+    if !vlan::is_tpid(et) {
+        // Untagged, the usual case, with the L3 offset a constant: through
+        // the tag loop, with the offset a variable, the IPv4 checks were
+        // ~55 instructions a packet (callgrind vxlan-encap).
+        return parse_l3(frame, 14, et, 0, 0);
+    }
     let mut ofs = 14;
     let (mut tpid, mut tci) = (0, 0);
     let mut tags = 0;
@@ -282,6 +288,13 @@ pub fn parse(frame: &[u8]) -> Option<SimpleFields> {
         ofs += 4;
         tags += 1;
     }
+    parse_l3(frame, ofs, et, tpid, tci)
+}
+
+/// [`parse`] from the network header on: `et` at `ofs`, after the tags
+/// (the first one's `tpid` and `tci`, zero when untagged).
+#[inline(always)]
+fn parse_l3(frame: &[u8], ofs: usize, et: u16, tpid: u16, tci: u16) -> Option<SimpleFields> {
     let mut f = SimpleFields {
         eth_type: et,
         tci,
