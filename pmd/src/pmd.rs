@@ -549,10 +549,7 @@ impl PmdThread {
         if !self.drains.iter().any(|(t, _)| base >= *t) {
             return;
         }
-        for port in self.ports.iter().flatten() {
-            port.tx.flush();
-        }
-        self.publish_counters();
+        self.hand_over_and_publish();
         self.drains.retain(|(t, d)| {
             if base >= *t {
                 let _ = d.send(());
@@ -561,6 +558,17 @@ impl PmdThread {
                 true
             }
         });
+    }
+
+    /// Hands every packet run so far to its port (the PMD's transmit
+    /// batches, then each port's own buffering) and publishes the
+    /// counters: what a sync or a drain answers after.
+    fn hand_over_and_publish(&mut self) {
+        self.flush_tx();
+        for port in self.ports.iter().flatten() {
+            port.tx.flush();
+        }
+        self.publish_counters();
     }
 
     /// Marks upcalls answered and advances the window past the answered
@@ -672,11 +680,7 @@ impl PmdThread {
                     // upcalled packets) go out first: when a table change
                     // returns, no packet of the old tables is still to
                     // reach a port.
-                    self.flush_tx();
-                    for port in self.ports.iter().flatten() {
-                        port.tx.flush();
-                    }
-                    self.publish_counters();
+                    self.hand_over_and_publish();
                     let _ = reply.send(());
                 }
                 PmdMsg::Drain(reply) => {
